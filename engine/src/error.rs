@@ -1,0 +1,61 @@
+//! The engine's error type.
+//!
+//! Broken internal invariants panic with a message; everything that can go wrong because of
+//! input, configuration, I/O or the environment is an [`Error`].
+
+use std::path::PathBuf;
+
+/// Everything that can make a Rill job fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A row of a CSV input could not be parsed.
+    #[error("{path}: line {line}, column {column} ({field}): {message}")]
+    Csv {
+        /// The input file.
+        path: PathBuf,
+        /// 1-based line number in the file (the header is line 1).
+        line: u64,
+        /// 1-based column (field) number.
+        column: usize,
+        /// Name of the column, from the record type's header.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A CSV input's header does not name the expected columns.
+    #[error("{path}: line 1: expected header `{expected}`, found `{found}`")]
+    CsvHeader {
+        /// The input file.
+        path: PathBuf,
+        /// The header the record type expects.
+        expected: String,
+        /// The first line of the file.
+        found: String,
+    },
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the file.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job's configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A worker thread failed (panicked) while running the dataflow.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+impl Error {
+    /// An I/O error with a description of what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+/// Shorthand for results with Rill's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,184 @@
+//! Job configuration, worker launch and the per-worker dataflow context.
+//!
+//! [`execute`] starts `workers` timely worker threads in this process. On each, the user's
+//! builder receives a [`Dataflow`]: the timely scope plus what Rill's operators need (the job's
+//! key-group count, metrics registry and failure slot). The job ends when every source has
+//! finished and every operator has drained; a failure anywhere (a malformed input row, an I/O
+//! error) is recorded once, makes every source stop, and is returned by [`execute`].
+
+pub mod metrics;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use timely::dataflow::Scope;
+
+use crate::error::{Error, Result};
+use crate::time::Time;
+use metrics::{MetricsRegistry, OperatorSnapshot};
+
+/// Default number of key groups (the job's maximum parallelism).
+pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
+
+/// How a job runs.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// Number of key groups, fixed for the life of the job and its snapshots.
+    pub max_parallelism: u32,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig { workers: 1, max_parallelism: DEFAULT_MAX_PARALLELISM }
+    }
+}
+
+impl JobConfig {
+    /// A configuration with `workers` workers and the default key-group count.
+    pub fn with_workers(workers: usize) -> Self {
+        JobConfig { workers, ..JobConfig::default() }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.workers == 0 {
+            return Err(Error::Config("workers must be at least 1".into()));
+        }
+        if (self.max_parallelism as usize) < self.workers {
+            return Err(Error::Config(format!(
+                "max parallelism {} is below the number of workers {}",
+                self.max_parallelism, self.workers
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// State shared by all workers of a job.
+#[derive(Debug, Default)]
+pub struct JobShared {
+    metrics: MetricsRegistry,
+    failure: Mutex<Option<Error>>,
+    aborted: AtomicBool,
+}
+
+impl JobShared {
+    /// Records the job's first failure and asks every source to stop.
+    pub fn fail(&self, error: Error) {
+        let mut slot = self.failure.lock().expect("failure lock");
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+        self.aborted.store(true, Ordering::Release);
+    }
+
+    /// Whether the job has failed and sources should stop.
+    #[inline]
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// The job's metrics.
+    pub fn metrics(&self) -> &MetricsRegistry {
+        &self.metrics
+    }
+}
+
+/// What a worker's builder gets: the scope to build in and the job's shared context.
+pub struct Dataflow<'s> {
+    scope: Scope<'s, Time>,
+    shared: Arc<JobShared>,
+    max_parallelism: u32,
+}
+
+impl<'s> Dataflow<'s> {
+    /// The timely scope, for operators of your own.
+    pub fn scope(&self) -> Scope<'s, Time> {
+        self.scope
+    }
+
+    /// This worker's index.
+    pub fn worker_index(&self) -> usize {
+        self.scope.index()
+    }
+
+    /// Number of workers in the job.
+    pub fn peers(&self) -> usize {
+        self.scope.peers()
+    }
+
+    /// The job's number of key groups.
+    pub fn max_parallelism(&self) -> u32 {
+        self.max_parallelism
+    }
+
+    /// The job's shared context (metrics, failure reporting).
+    pub fn shared(&self) -> &Arc<JobShared> {
+        &self.shared
+    }
+}
+
+/// What a finished job reports.
+#[derive(Debug)]
+pub struct JobOutcome<R> {
+    /// What the builder returned, one per worker, in worker order.
+    pub results: Vec<R>,
+    /// Per-operator metrics summed over workers.
+    pub metrics: Vec<OperatorSnapshot>,
+    /// Wall-clock time from start to the last worker finishing.
+    pub elapsed: Duration,
+}
+
+/// Runs a job: builds the dataflow on every worker with `build`, runs it to completion.
+///
+/// `build` is called once per worker with that worker's [`Dataflow`]; what it returns (handles
+/// to captured output, counters) comes back in [`JobOutcome::results`].
+pub fn execute<R, F>(config: JobConfig, build: F) -> Result<JobOutcome<R>>
+where
+    R: Send + 'static,
+    F: Fn(&mut Dataflow<'_>) -> R + Send + Sync + 'static,
+{
+    execute_with(config, Arc::new(JobShared::default()), build)
+}
+
+/// Like [`execute`], with a [`JobShared`] the caller keeps (to read metrics while it runs).
+pub fn execute_with<R, F>(config: JobConfig, shared: Arc<JobShared>, build: F) -> Result<JobOutcome<R>>
+where
+    R: Send + 'static,
+    F: Fn(&mut Dataflow<'_>) -> R + Send + Sync + 'static,
+{
+    config.validate()?;
+    let timely_config =
+        if config.workers == 1 { timely::Config::thread() } else { timely::Config::process(config.workers) };
+    let max_parallelism = config.max_parallelism;
+    let worker_shared = Arc::clone(&shared);
+    let start = Instant::now();
+    let guards = timely::execute(timely_config, move |worker| {
+        let shared = Arc::clone(&worker_shared);
+        let result = worker.dataflow::<Time, _, _>(|scope| {
+            let mut df = Dataflow { scope, shared, max_parallelism };
+            build(&mut df)
+        });
+        while worker.step_or_park(None) {}
+        result
+    })
+    .map_err(Error::Worker)?;
+    let mut results = Vec::with_capacity(config.workers);
+    let mut panic = None;
+    for r in guards.join() {
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => panic = Some(e),
+        }
+    }
+    let elapsed = start.elapsed();
+    if let Some(err) = shared.failure.lock().expect("failure lock").take() {
+        return Err(err);
+    }
+    if let Some(p) = panic {
+        return Err(Error::Worker(p));
+    }
+    Ok(JobOutcome { results, metrics: shared.metrics.snapshot(), elapsed })
+}
