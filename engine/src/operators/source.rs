@@ -3,19 +3,50 @@
 //!
 //! Every worker runs one instance with its own reader over its own slice of the input (no
 //! single-thread bottleneck). The capability is held at `(epoch, watermark)`; records keep their
-//! own event times. A source whose reader reports [`ReadStatus::Pending`] for longer than the
-//! strategy's idle timeout is idle: its capability then follows the least watermark of the
-//! job's active sources, so an idle partition does not stall windows forever.
+//! own event times. A batch is stamped with the watermark *before* the batch was read, so a
+//! record below its batch's stamp was read after its source's watermark had passed it: that is
+//! what "late" means in Rill, decided at the source and so independent of scheduling.
+//!
+//! Idleness: a live source whose reader reports [`ReadStatus::Pending`] for longer than the
+//! strategy's `idle_timeout` is *idle*: its capability then follows the least watermark of the
+//! job's other active instances of the same source, so an idle partition does not stall
+//! windows forever. A reader may also declare "no data before `t`" explicitly
+//! ([`SourceReader::declared_watermark`]). Data arriving after idleness resumes normal tracking
+//! (records older than the advanced watermark are then late, as in Flink).
+//!
+//! Each activation reads a bounded amount (a few batches, at most about a millisecond) and then
+//! yields to the operators downstream on the same worker thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Stream;
+use timely::dataflow::operators::generic::operator::source as timely_source;
 
 use crate::error::Result;
-use crate::time::Event;
+use crate::runtime::Dataflow;
+use crate::runtime::latency::WatermarkLog;
+use crate::runtime::metrics::LocalCounts;
+use crate::time::watermark::{WatermarkStrategy, WatermarkTracker};
+use crate::time::{Epoch, Event, EventTime, Time};
+
+/// Records per batch handed to timely.
+const BATCH: usize = 1024;
+/// Batches per activation at most.
+const BATCHES_PER_ACTIVATION: usize = 64;
+/// Processing time per activation at most.
+const ACTIVATION_BUDGET: Duration = Duration::from_millis(1);
+/// How soon a pending (live, empty) source polls again.
+const PENDING_POLL: Duration = Duration::from_micros(200);
 
 /// What a [`SourceReader::read`] call found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStatus {
     /// Records may have been appended and more may follow at once.
     Ready,
-    /// Nothing is available now, but the input has not ended (a live source).
+    /// Nothing is available now, but the input has not ended (a live or rate-limited source).
     Pending,
     /// The input has ended; no record will follow.
     Done,
@@ -31,4 +62,167 @@ pub trait SourceReader: 'static {
 
     /// The reader's position (records or bytes consumed), recorded in checkpoints.
     fn position(&self) -> u64;
+
+    /// An explicit watermark declared by the input ("no data before `t`"), if any since the
+    /// last call.
+    fn declared_watermark(&mut self) -> Option<EventTime> {
+        None
+    }
+
+    /// For rate-limited readers: when the last record read was scheduled to arrive. Latency is
+    /// measured from this instant rather than from when the record was actually read.
+    fn scheduled_time(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// The watermarks of all instances of one source, for idleness.
+#[derive(Debug)]
+struct SourceBoard {
+    watermarks: Vec<AtomicU64>,
+    idle: Vec<AtomicBool>,
+}
+
+impl SourceBoard {
+    fn new(instances: usize) -> Self {
+        SourceBoard {
+            watermarks: (0..instances).map(|_| AtomicU64::new(0)).collect(),
+            idle: (0..instances).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// The least watermark among the other active (not idle, not finished) instances.
+    fn min_active_other(&self, me: usize) -> Option<u64> {
+        (0..self.watermarks.len())
+            .filter(|&i| i != me && !self.idle[i].load(Ordering::Acquire))
+            .map(|i| self.watermarks[i].load(Ordering::Acquire))
+            .filter(|&w| w != u64::MAX)
+            .min()
+    }
+}
+
+/// Options of a source beyond its reader.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// How the watermark follows the event times read.
+    pub strategy: WatermarkStrategy,
+    /// Where to record watermark advances (for watermark-to-output latency), if anywhere.
+    pub watermark_log: Option<Arc<WatermarkLog>>,
+}
+
+/// Builds a source named `name`; every worker opens its own reader with `open(worker, workers)`.
+///
+/// If `open` or a later read fails, the job fails with that error (every source then stops).
+pub fn source<'s, R, O>(df: &Dataflow<'s>, name: &str, options: SourceOptions, open: O) -> Stream<'s, Time, Vec<R::Item>>
+where
+    R: SourceReader,
+    O: FnOnce(usize, usize) -> Result<R>,
+{
+    let worker = df.worker_index();
+    let peers = df.peers();
+    let shared = Arc::clone(df.shared());
+    let board = shared.shared_object(&format!("source-board:{name}"), || SourceBoard::new(peers));
+    let metrics = shared.metrics().register(name, worker);
+    let scope = df.scope();
+    let mut reader = match open(worker, peers) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            shared.fail(e);
+            None
+        }
+    };
+    let SourceOptions { strategy, watermark_log } = options;
+    timely_source::<_, CapacityContainerBuilder<Vec<R::Item>>, _, _>(scope, name, move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let epoch = Epoch(0);
+        let mut cap = Some(cap);
+        let mut tracker = WatermarkTracker::new(strategy);
+        let mut batch: Vec<R::Item> = Vec::with_capacity(BATCH);
+        let mut counts = LocalCounts::default();
+        let mut last_data = Instant::now();
+        let mut idle = false;
+        move |output| {
+            let Some(capability) = cap.as_mut() else { return };
+            let finish = |cap: &mut Option<_>, log: &Option<Arc<WatermarkLog>>| {
+                board.watermarks[worker].store(u64::MAX, Ordering::Release);
+                if let Some(log) = log {
+                    log.record(worker, u64::MAX, Instant::now());
+                }
+                *cap = None;
+            };
+            let Some(rd) = reader.as_mut() else {
+                finish(&mut cap, &watermark_log);
+                return;
+            };
+            let started = Instant::now();
+            let mut status = ReadStatus::Ready;
+            for _ in 0..BATCHES_PER_ACTIVATION {
+                if shared.aborted() {
+                    status = ReadStatus::Done;
+                    break;
+                }
+                batch.clear();
+                status = match rd.read(&mut batch, BATCH) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        shared.fail(e);
+                        ReadStatus::Done
+                    }
+                };
+                if !batch.is_empty() {
+                    for r in &batch {
+                        tracker.observe(r.event_time());
+                    }
+                    counts.records_out += batch.len() as u64;
+                    output.session(&*capability).give_container(&mut batch);
+                    last_data = Instant::now();
+                    if idle {
+                        idle = false;
+                        board.idle[worker].store(false, Ordering::Release);
+                    }
+                }
+                let mut advanced = tracker.advance();
+                if let Some(t) = rd.declared_watermark() {
+                    advanced = tracker.advance_to(t).or(advanced);
+                }
+                if let Some(w) = advanced {
+                    board.watermarks[worker].store(w.0, Ordering::Release);
+                    if let Some(log) = &watermark_log {
+                        log.record(worker, w.0, rd.scheduled_time().unwrap_or_else(Instant::now));
+                    }
+                    capability.downgrade(&Time { epoch, event: w });
+                }
+                if status != ReadStatus::Ready || started.elapsed() >= ACTIVATION_BUDGET {
+                    break;
+                }
+            }
+            counts.max_event_time = tracker.max_seen().0;
+            metrics.set_watermark(tracker.current().0);
+            metrics.flush(&mut counts);
+            match status {
+                ReadStatus::Done => finish(&mut cap, &watermark_log),
+                ReadStatus::Ready => activator.activate(),
+                ReadStatus::Pending => {
+                    if let Some(timeout) = strategy.idle_timeout
+                        && last_data.elapsed() >= timeout
+                    {
+                        if !idle {
+                            idle = true;
+                            board.idle[worker].store(true, Ordering::Release);
+                        }
+                        if let Some(w) = board.min_active_other(worker)
+                            && let Some(w) = tracker.advance_to(EventTime(w))
+                        {
+                            board.watermarks[worker].store(w.0, Ordering::Release);
+                            if let Some(log) = &watermark_log {
+                                log.record(worker, w.0, Instant::now());
+                            }
+                            capability.downgrade(&Time { epoch, event: w });
+                        }
+                    }
+                    activator.activate_after(PENDING_POLL);
+                }
+            }
+        }
+    })
 }

@@ -6,8 +6,11 @@
 //! finished and every operator has drained; a failure anywhere (a malformed input row, an I/O
 //! error) is recorded once, makes every source stop, and is returned by [`execute`].
 
+pub mod latency;
 pub mod metrics;
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,11 +60,18 @@ impl JobConfig {
 }
 
 /// State shared by all workers of a job.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct JobShared {
     metrics: MetricsRegistry,
     failure: Mutex<Option<Error>>,
     aborted: AtomicBool,
+    objects: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for JobShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobShared").field("aborted", &self.aborted()).finish_non_exhaustive()
+    }
 }
 
 impl JobShared {
@@ -84,9 +94,21 @@ impl JobShared {
     pub fn metrics(&self) -> &MetricsRegistry {
         &self.metrics
     }
+
+    /// The object every worker of the job shares under `key` (a sink's file, a source's
+    /// watermark board): the first caller creates it with `init`, later callers get the same
+    /// one. Panics if `key` was registered with another type (a programming error).
+    pub fn shared_object<T: Any + Send + Sync>(&self, key: &str, init: impl FnOnce() -> T) -> Arc<T> {
+        let mut objects = self.objects.lock().expect("objects lock");
+        let entry = objects.entry(key.to_owned()).or_insert_with(|| Arc::new(init()) as Arc<dyn Any + Send + Sync>);
+        Arc::clone(entry)
+            .downcast::<T>()
+            .unwrap_or_else(|_| panic!("shared object `{key}` was registered with another type"))
+    }
 }
 
 /// What a worker's builder gets: the scope to build in and the job's shared context.
+#[derive(Clone)]
 pub struct Dataflow<'s> {
     scope: Scope<'s, Time>,
     shared: Arc<JobShared>,

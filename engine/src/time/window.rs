@@ -130,7 +130,7 @@ impl WindowSpec {
     pub fn last_end(&self, t: EventTime) -> EventTime {
         match *self {
             WindowSpec::Tumbling { size_ms } => EventTime((t.0 - t.0 % size_ms).saturating_add(size_ms)),
-            WindowSpec::Sliding { slide_ms, .. } => EventTime((t.0 - t.0 % slide_ms).saturating_add(slide_ms)),
+            WindowSpec::Sliding { slide_ms, size_ms } => EventTime((t.0 - t.0 % slide_ms).saturating_add(size_ms)),
             WindowSpec::Session { gap_ms } => EventTime(t.0.saturating_add(gap_ms)),
         }
     }

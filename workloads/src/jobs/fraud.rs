@@ -1,0 +1,1 @@
+//! The fraud job (in progress).
