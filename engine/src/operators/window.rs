@@ -188,10 +188,21 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                 // Windows ending at or below this are late for records of this batch.
                 let late_end = w.saturating_sub(lateness);
                 let mut touched: Vec<(u64, K)> = Vec::new();
+                // The pane of the previous record, its event-time range, and whether it is the
+                // common case (on time for all its windows, none fired): no division per record.
                 let mut cur: Option<(u64, &mut KeyTable<K, A::Acc>)> = None;
+                let (mut cur_lo, mut cur_hi, mut cur_simple) = (1u64, 0u64, false);
                 for r in batch.drain(..) {
                     let ts = r.event_time().0;
-                    counts.max_event_time = counts.max_event_time.max(ts);
+                    if ts > counts.max_event_time {
+                        counts.max_event_time = ts;
+                    }
+                    if cur_simple && ts >= cur_lo && ts < cur_hi {
+                        if let Some((_, table)) = cur.as_mut() {
+                            agg.add(table.entry(key_fn(&r), || agg.create()), &r);
+                            continue;
+                        }
+                    }
                     let p = ts / p_ms;
                     if p < first_live_pane {
                         late.push(r);
@@ -228,22 +239,22 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                     }
                     let table = match cur {
                         Some((cp, t)) if cp == p => t,
-                        _ => {
-                            let t = panes.entry(p).or_insert_with(|| {
-                                let mut end = first_end;
-                                while end <= p * p_ms + size {
-                                    if end > fired {
-                                        Self::hold(caps, end - 1, mint);
-                                    }
-                                    end += p_ms;
+                        _ => panes.entry(p).or_insert_with(|| {
+                            let mut end = first_end;
+                            while end <= p * p_ms + size {
+                                if end > fired {
+                                    Self::hold(caps, end - 1, mint);
                                 }
-                                KeyTable::new()
-                            });
-                            t
-                        }
+                                end += p_ms;
+                            }
+                            KeyTable::new()
+                        }),
                     };
                     agg.add(table.entry(key, || agg.create()), &r);
                     cur = Some((p, table));
+                    cur_lo = p * p_ms;
+                    cur_hi = cur_lo + p_ms;
+                    cur_simple = first_end > fired;
                 }
                 if !touched.is_empty() {
                     touched.sort_unstable();
@@ -472,8 +483,12 @@ where
     let maxp = df.max_parallelism();
     let metrics: Arc<OperatorMetrics> = df.shared().metrics().register(name, df.worker_index());
     let route = key_fn.clone();
+    let single = df.peers() == 1;
     let mut builder = OperatorBuilder::new(name.to_owned(), df.scope());
-    let mut input = builder.new_input(stream, Exchange::new(move |r: &D| u64::from(KeyGroup::of(&route(r), maxp).0)));
+    let mut input = builder.new_input(
+        stream,
+        Exchange::new(move |r: &D| if single { 0 } else { u64::from(KeyGroup::of(&route(r), maxp).0) }),
+    );
     let (mut results_out, results_stream) = builder.new_output::<Vec<WindowResult<K, A::Out>>>();
     let (mut late_out, late_stream) = builder.new_output::<Vec<D>>();
     builder.build(move |initial| {
