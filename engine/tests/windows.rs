@@ -163,7 +163,7 @@ fn run(scripts: &[Vec<Step>], spec: WindowSpec, lateness: u64) -> (Final, Vec<Re
     let rows = Captured::new();
     let late = Captured::new();
     let (rows2, late2) = (rows.clone(), late.clone());
-    rill::execute(JobConfig::with_workers(workers), move |df| {
+    let outcome = rill::execute(JobConfig::with_workers(workers), move |df| {
         // Only declared watermarks move the stamps: out-of-orderness beyond any event time.
         let strategy = WatermarkStrategy::bounded_out_of_orderness(u64::MAX / 2).with_granularity(1);
         let stream = df.live_source("input", &input, SourceOptions { strategy, watermark_log: None });
@@ -176,6 +176,10 @@ fn run(scripts: &[Vec<Step>], spec: WindowSpec, lateness: u64) -> (Final, Vec<Re
         out.late.capture_into(df, &late2);
     })
     .unwrap();
+    let m = outcome.metrics.iter().find(|m| m.name == "windows").expect("window metrics");
+    assert_eq!((m.state_keys, m.state_bytes), (0, 0), "all window state is released at the end");
+    assert!(m.peak_state_keys > 0 && m.peak_state_bytes > 0, "state was held: {m:?}");
+    assert_eq!(m.records_in, scripts.iter().flatten().filter(|s| matches!(s, Step::Record(_))).count() as u64);
     let rows: Vec<WindowResult<u32, (u64, i128)>> = rows.take();
     let n = rows.len();
     let mut fin: Final = BTreeMap::new();

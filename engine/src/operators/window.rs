@@ -114,10 +114,14 @@ enum Mode<K, A> {
     Sessions {
         gap_ms: u64,
         sessions: HashTable<(K, Vec<Session<A>>)>,
-        /// `(end, key)` of every open session: the firing order.
+        /// `(end, key)` of every session not fired yet: the firing order.
         ends: BTreeSet<(u64, K)>,
+        /// `(end, key)` of fired sessions kept for their allowed lateness: the purge order.
+        fired_ends: BTreeSet<(u64, K)>,
         /// Capabilities no later than the earliest open session's end.
         caps: CapabilitySet<Time>,
+        /// Number of open sessions over all keys.
+        open: usize,
     },
 }
 
@@ -145,7 +149,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                 Mode::Panes { pane_ms: slide_ms, size_ms, panes: BTreeMap::new(), extras: BTreeMap::new() }
             }
             WindowSpec::Session { gap_ms } => {
-                Mode::Sessions { gap_ms, sessions: HashTable::new(), ends: BTreeSet::new(), caps: CapabilitySet::new() }
+                Mode::Sessions { gap_ms, sessions: HashTable::new(), ends: BTreeSet::new(), fired_ends: BTreeSet::new(), caps: CapabilitySet::new(), open: 0 }
             }
         };
         WindowCore { agg, lateness, mode, caps: BTreeMap::new(), fired: EventTime::MIN, _d: std::marker::PhantomData }
@@ -267,7 +271,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                     }
                 }
             }
-            Mode::Sessions { gap_ms, sessions, ends, caps } => {
+            Mode::Sessions { gap_ms, sessions, ends, fired_ends, caps, open } => {
                 let gap = *gap_ms;
                 for r in batch.drain(..) {
                     let ts = r.event_time().0;
@@ -291,6 +295,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                         let s = &list[i];
                         if s.start <= merged.end && merged.start <= s.end {
                             let s = list.remove(i);
+                            *open -= 1;
                             ends.remove(&(s.end, key.clone()));
                             merged.start = merged.start.min(s.start);
                             merged.end = merged.end.max(s.end);
@@ -306,12 +311,16 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                             window: Window::new(merged.start, merged.end),
                             value: agg.result(&merged.acc),
                         });
-                    } else if !caps.iter().any(|c| c.time().event.0 <= merged.end) {
-                        caps.insert(mint(merged.end));
+                        fired_ends.insert((merged.end, key));
+                    } else {
+                        if !caps.iter().any(|c| c.time().event.0 <= merged.end) {
+                            caps.insert(mint(merged.end));
+                        }
+                        ends.insert((merged.end, key));
                     }
-                    ends.insert((merged.end, key));
                     let pos = list.partition_point(|s| s.start < merged.start);
                     list.insert(pos, merged);
+                    *open += 1;
                 }
             }
         }
@@ -405,7 +414,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                     entry.remove();
                 }
             }
-            Mode::Sessions { sessions, ends, caps, .. } => {
+            Mode::Sessions { sessions, ends, fired_ends, caps, open, .. } => {
                 // Sessions ending strictly below the watermark are complete.
                 while let Some((end, _)) = ends.first() {
                     let end = *end;
@@ -417,8 +426,13 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                         if let Some((_, list)) = sessions.find_mut(hash_key(&key), |(k, _)| *k == key)
                             && let Some(s) = list.iter().find(|s| s.end == end)
                         {
-                            results.push(WindowResult { key, window: Window::new(s.start, s.end), value: agg.result(&s.acc) });
+                            results.push(WindowResult {
+                                key: key.clone(),
+                                window: Window::new(s.start, s.end),
+                                value: agg.result(&s.acc),
+                            });
                         }
+                        fired_ends.insert((end, key));
                     }
                     if !results.is_empty() {
                         emit(caps, end, &mut results);
@@ -427,10 +441,19 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                 }
                 // Drop sessions past their lateness; hold capabilities only for open ones.
                 let horizon = wm_ms.saturating_sub(lateness);
-                sessions.retain(|(_, list)| {
-                    list.retain(|s| s.end >= horizon);
-                    !list.is_empty()
-                });
+                while fired_ends.first().is_some_and(|(e, _)| *e < horizon) {
+                    let Some((end, key)) = fired_ends.pop_first() else { break };
+                    let h = hash_key(&key);
+                    if let Ok(mut entry) = sessions.find_entry(h, |(k, _)| *k == key) {
+                        let list = &mut entry.get_mut().1;
+                        let before = list.len();
+                        list.retain(|s| s.end != end);
+                        *open -= before - list.len();
+                        if list.is_empty() {
+                            entry.remove();
+                        }
+                    }
+                }
                 match ends.first() {
                     None => *caps = CapabilitySet::new(),
                     Some(&(next, _)) => {
@@ -444,7 +467,11 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
         }
         self.fired = wm;
         if wm == EventTime::MAX {
+            // The input has ended: every window has fired; release the memory too.
             self.caps.clear();
+            if let Mode::Sessions { sessions, .. } = &mut self.mode {
+                *sessions = HashTable::new();
+            }
         }
     }
 
@@ -453,10 +480,9 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
             Mode::Panes { panes, extras, .. } => panes.values().chain(extras.values()).fold((0, 0), |(b, k), t| {
                 (b + t.bytes() as u64, k + t.len() as u64)
             }),
-            Mode::Sessions { sessions, .. } => {
+            Mode::Sessions { sessions, open, .. } => {
                 let per = std::mem::size_of::<Session<A::Acc>>();
-                let bytes = sessions.capacity() * (std::mem::size_of::<(K, Vec<Session<A::Acc>>)>() + 1)
-                    + sessions.iter().map(|(_, l)| l.capacity() * per).sum::<usize>();
+                let bytes = sessions.capacity() * (std::mem::size_of::<(K, Vec<Session<A::Acc>>)>() + 1) + open * per;
                 (bytes as u64, sessions.len() as u64)
             }
         }

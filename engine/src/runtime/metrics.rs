@@ -24,6 +24,8 @@ pub struct OperatorMetrics {
     max_event_time: AtomicU64,
     state_bytes: AtomicU64,
     state_keys: AtomicU64,
+    peak_state_bytes: AtomicU64,
+    peak_state_keys: AtomicU64,
 }
 
 /// Counts gathered by an operator during one activation, added to its [`OperatorMetrics`] by
@@ -52,6 +54,8 @@ impl OperatorMetrics {
             max_event_time: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             state_keys: AtomicU64::new(0),
+            peak_state_bytes: AtomicU64::new(0),
+            peak_state_keys: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +85,10 @@ impl OperatorMetrics {
     pub fn set_state(&self, bytes: u64, keys: u64) {
         self.state_bytes.store(bytes, Ordering::Relaxed);
         self.state_keys.store(keys, Ordering::Relaxed);
+        if bytes > self.peak_state_bytes.load(Ordering::Relaxed) {
+            self.peak_state_bytes.store(bytes, Ordering::Relaxed);
+            self.peak_state_keys.store(keys, Ordering::Relaxed);
+        }
     }
 
     /// The operator's name.
@@ -123,6 +131,10 @@ pub struct OperatorSnapshot {
     pub state_bytes: u64,
     /// Keys in state, all workers.
     pub state_keys: u64,
+    /// Largest state an instance held, summed over workers (bytes).
+    pub peak_state_bytes: u64,
+    /// Keys in state when those peaks were reached, summed over workers.
+    pub peak_state_keys: u64,
 }
 
 impl MetricsRegistry {
@@ -153,6 +165,8 @@ impl MetricsRegistry {
                         watermark_lag_ms: 0,
                         state_bytes: 0,
                         state_keys: 0,
+                        peak_state_bytes: 0,
+                        peak_state_keys: 0,
                     });
                     out.len() - 1
                 }
@@ -168,6 +182,8 @@ impl MetricsRegistry {
             }
             s.state_bytes += m.state_bytes.load(Ordering::Relaxed);
             s.state_keys += m.state_keys.load(Ordering::Relaxed);
+            s.peak_state_bytes += m.peak_state_bytes.load(Ordering::Relaxed);
+            s.peak_state_keys += m.peak_state_keys.load(Ordering::Relaxed);
         }
         for s in &mut out {
             s.watermark_lag_ms = s.watermark_ms.map_or(0, |w| s.max_event_time_ms.saturating_sub(w));
