@@ -2,7 +2,29 @@
 //!
 //! Operators keep their keyed state here, organised by key group so that it can be
 //! snapshotted, restored and redistributed group by group.
+//!
+//! * [`KeyedStateBackend`]: all named states of one operator instance. Each state is a hash
+//!   table per local key group (`KeyGroup::local_index`), reached through a typed, `Copy`
+//!   handle ([`ValueState`], [`ListState`], [`MapState`], [`ReducingState`]) declared once
+//!   through a [`StateRegistry`] when the operator is built. Access is for the *current key*,
+//!   set by the operator before it calls user code; the key is hashed once per record.
+//! * [`TimerService`]: event-time and processing-time timers, per key group as well.
+//! * Accounting: entries and estimated bytes per state and key group ([`StateStats`]), see
+//!   the size estimate in the backend's docs.
+//!
+//! Not yet here: snapshots (the per-group layout is what they will write), TTL.
 
+mod backend;
 mod key;
+mod table;
+mod timers;
 
+pub use backend::{
+    KeyedStateBackend, ListState, MapState, ReducingState, StateId, StateKind, StateMap, StateRegistry, StateStats,
+    ValueState,
+};
 pub use key::{Key, KeyGroup, hash_key};
+pub use timers::{TimeDomain, TimerQueue, TimerService};
+
+#[cfg(test)]
+mod tests;

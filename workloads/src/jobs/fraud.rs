@@ -1,1 +1,254 @@
-//! The fraud job (in progress).
+//! The fraud job: per card, a keyed process function with state and event-time timers that
+//! evaluates two rules in event-time order, emitting `card_id,ts_ms,rule,amount_cents`.
+//!
+//! * `small_then_large`: an alert for each transaction `L` with `amount_cents > 50000` for which
+//!   the same card has a transaction `S` with `amount_cents < 100` and
+//!   `S.ts_ms < L.ts_ms <= S.ts_ms + 60000`.
+//! * `burst`: an alert for each transaction `T` for which the card has at least 11
+//!   transactions (`T` and all with equal timestamps included) in `[T.ts_ms - 60000, T.ts_ms]`.
+//!
+//! How: each transaction is buffered under its timestamp ([`MapState`]) with an event-time
+//! timer there. When the watermark passes `t`, the timer evaluates the group of transactions at
+//! `t` against what came strictly before (the latest small transaction, and the timestamps of
+//! the last 60 s), then records the group. A cleanup timer 60 s after each group expires what no
+//! rule can use any more, so a card's state never outlives its last minute of activity.
+//! Transactions below their source's watermark are late (the job's late output).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rill::api::process::{KeyedProcessFunction, ProcessContext};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
+use rill::operators::process::{ProcessKeyed, ProcessOutput};
+use rill::operators::source::SourceOptions;
+use rill::runtime::latency::WatermarkLog;
+use rill::state::{ListState, MapState, StateRegistry, TimeDomain, ValueState};
+use rill::time::watermark::WatermarkStrategy;
+use rill::{Counter, Dataflow, Event, EventTime, JobConfig, Sink};
+use serde::{Deserialize, Serialize};
+
+use super::{Input, JobOptions, JobReport, latency_sink, source_count};
+use crate::fraud::{Fraud, FraudConfig, Transaction};
+use rill::api::stream::RillStream;
+
+/// The name of the job's source operator.
+pub const SOURCE: &str = "fraud-source";
+/// How far back both rules look (ms).
+pub const HORIZON_MS: u64 = 60_000;
+/// `small_then_large`: a small transaction is below this many cents.
+pub const SMALL_BELOW: u64 = 100;
+/// `small_then_large`: a large transaction is above this many cents.
+pub const LARGE_ABOVE: u64 = 50_000;
+/// `burst`: this many transactions within the horizon raise an alert.
+pub const BURST_COUNT: usize = 11;
+
+/// Which rule an alert comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Rule {
+    /// A large transaction within a minute after a small one.
+    SmallThenLarge,
+    /// Eleven or more transactions within a minute.
+    Burst,
+}
+
+impl Rule {
+    /// The rule's name in CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SmallThenLarge => "small_then_large",
+            Rule::Burst => "burst",
+        }
+    }
+}
+
+/// One alert: `card_id,ts_ms,rule,amount_cents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Alert {
+    /// The card.
+    pub card_id: u64,
+    /// The transaction's event time.
+    pub ts_ms: u64,
+    /// The rule.
+    pub rule: Rule,
+    /// The transaction's amount.
+    pub amount_cents: u64,
+}
+
+impl Event for Alert {
+    fn event_time(&self) -> EventTime {
+        EventTime(self.ts_ms)
+    }
+}
+
+impl CsvRecord for Alert {
+    const COLUMNS: &'static [&'static str] = &["card_id", "ts_ms", "rule", "amount_cents"];
+
+    fn parse_csv(row: &mut CsvRow<'_>) -> Result<Self, FieldError> {
+        let card_id = row.u64()?;
+        let ts_ms = row.u64()?;
+        let column = row.column();
+        let rule = match &*row.str()? {
+            "small_then_large" => Rule::SmallThenLarge,
+            "burst" => Rule::Burst,
+            other => return Err(FieldError { column, message: format!("unknown rule `{other}`") }),
+        };
+        let amount_cents = row.u64()?;
+        row.finish()?;
+        Ok(Alert { card_id, ts_ms, rule, amount_cents })
+    }
+
+    fn write_csv(&self, out: &mut Vec<u8>) {
+        write_u64(out, self.card_id);
+        out.push(b',');
+        write_u64(out, self.ts_ms);
+        out.push(b',');
+        out.extend_from_slice(self.rule.name().as_bytes());
+        out.push(b',');
+        write_u64(out, self.amount_cents);
+    }
+}
+
+/// The rules as a process function over one card's transactions.
+#[derive(Default)]
+pub struct FraudRules {
+    /// Amounts of buffered transactions by timestamp, waiting for the watermark.
+    pending: MapState<u64, Vec<u64>>,
+    /// Timestamps (one per transaction, ascending) of the evaluated last minute.
+    recent: ListState<u64>,
+    /// Timestamp of the latest evaluated small transaction.
+    last_small: ValueState<u64>,
+}
+
+impl KeyedProcessFunction<u64, Transaction> for FraudRules {
+    type Out = Alert;
+    type Side = ();
+
+    fn open(&mut self, state: &mut StateRegistry<'_, u64>) {
+        self.pending = state.map("pending");
+        self.recent = state.list("recent");
+        self.last_small = state.value("last_small");
+    }
+
+    fn process_element(&mut self, t: &Transaction, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
+        let mut group = ctx.map_remove(&self.pending, &t.ts_ms).unwrap_or_default();
+        group.push(t.amount_cents);
+        ctx.map_insert(&self.pending, t.ts_ms, group);
+        ctx.register_event_time_timer(EventTime(t.ts_ms));
+    }
+
+    fn on_timer(&mut self, at: EventTime, _: TimeDomain, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
+        let now = at.0;
+        let card = *ctx.key();
+        // Forget what the rules can no longer use at `now`.
+        let cutoff = now.saturating_sub(HORIZON_MS);
+        ctx.state().list_retain(&self.recent, |&ts| ts >= cutoff);
+        if ctx.value(&self.last_small).is_some_and(|&s| s + HORIZON_MS < now) {
+            ctx.clear_value(&self.last_small);
+        }
+        let Some(group) = ctx.map_remove(&self.pending, &now) else {
+            self.forget_if_idle(ctx);
+            return;
+        };
+        let burst = ctx.list(&self.recent).len() + group.len() >= BURST_COUNT;
+        let after_small = ctx.value(&self.last_small).is_some_and(|&s| s < now && now <= s + HORIZON_MS);
+        for &amount in &group {
+            if after_small && amount > LARGE_ABOVE {
+                ctx.emit(Alert { card_id: card, ts_ms: now, rule: Rule::SmallThenLarge, amount_cents: amount });
+            }
+            if burst {
+                ctx.emit(Alert { card_id: card, ts_ms: now, rule: Rule::Burst, amount_cents: amount });
+            }
+            ctx.list_push(&self.recent, now);
+        }
+        if group.iter().any(|&a| a < SMALL_BELOW) {
+            ctx.set_value(&self.last_small, now);
+        }
+        // Expire this group's traces once no rule can see them.
+        ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
+    }
+}
+
+impl FraudRules {
+    /// Drops the card's state altogether once nothing in it can matter.
+    fn forget_if_idle(&self, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
+        if ctx.list(&self.recent).is_empty()
+            && ctx.value(&self.last_small).is_none()
+            && ctx.map(&self.pending).is_none_or(|m| m.is_empty())
+        {
+            ctx.state().clear_all_for_current_key();
+        }
+    }
+}
+
+/// The job's dataflow on a stream of transactions: alerts and late transactions.
+pub fn alerts<'s>(
+    df: &Dataflow<'s>,
+    transactions: RillStream<'s, Transaction>,
+) -> (RillStream<'s, Alert>, RillStream<'s, Transaction>) {
+    let ProcessOutput { output, late, .. } =
+        transactions.process_keyed(df, "fraud-rules", |t: &Transaction| t.card_id, FraudRules::default());
+    (output, late)
+}
+
+/// The generator behind [`Input::Generate`] for fraud.
+pub fn generator(events: u64, seed: u64, late_fraction: f64) -> rill::Result<Fraud> {
+    Fraud::new(FraudConfig { seed, events, late_fraction, ..FraudConfig::default() })
+}
+
+/// Runs the fraud job.
+pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
+    let generator = match input {
+        Input::Generate { events, seed, late_fraction } => Some(Arc::new(generator(*events, *seed, *late_fraction)?)),
+        Input::Csv(_) if opts.rate.is_some() => {
+            return Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()));
+        }
+        Input::Csv(_) => None,
+    };
+    let csv = match input {
+        Input::Csv(p) => Some(p.clone()),
+        Input::Generate { .. } => None,
+    };
+    let total = generator.as_ref().map_or(0, |g| g.config().events);
+    let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
+    let log = Arc::new(WatermarkLog::new(opts.workers));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let rows = Counter::new();
+    let late_rows = Counter::new();
+    let start = Instant::now();
+    let (opts2, rows2, late2, log2, samples2) =
+        (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&log), Arc::clone(&samples));
+    let outcome = rill::execute(JobConfig::with_workers(opts.workers), move |df| {
+        let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
+        let transactions = match (&generator, &csv) {
+            (Some(g), _) => {
+                let g = Arc::clone(g);
+                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<Transaction>| g.fill(r, out);
+                match opts2.rate {
+                    Some(rate) => df.generator_source_at_rate(SOURCE, total, rate, start, options, fill),
+                    None => df.generator_source(SOURCE, total, options, fill),
+                }
+            }
+            (None, Some(path)) => df.csv_source::<Transaction>(SOURCE, path, options),
+            (None, None) => unreachable!("input is generated or a file"),
+        };
+        let (alerts, late) = alerts(df, transactions);
+        if let Some(path) = &opts2.output {
+            alerts.clone().sink_csv(df, path);
+        }
+        latency_sink(alerts.clone(), Arc::clone(&log2), Arc::clone(&samples2), |a: &Alert| a.ts_ms);
+        alerts.count_into(df, &rows2);
+        if let Some(path) = &opts2.late_output {
+            late.clone().sink_csv(df, path);
+        }
+        late.count_into(df, &late2);
+    })?;
+    let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
+    Ok(JobReport {
+        events_in: source_count(&outcome.metrics, SOURCE),
+        rows_out: rows.get(),
+        late_rows: late_rows.get(),
+        elapsed: outcome.elapsed,
+        metrics: outcome.metrics,
+        window_latency_ns,
+    })
+}

@@ -12,6 +12,7 @@
 pub mod fraud;
 pub mod sensors;
 
+pub use fraud::run_fraud;
 pub use sensors::run_sensors;
 
 use std::collections::HashMap;

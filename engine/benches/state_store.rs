@@ -1,0 +1,153 @@
+//! The keyed state store against plain hash maps doing the same work.
+//!
+//! For `ValueState<u64>` and `ValueState<[u64; 4]>` with 1 K, 100 K and 1 M keys: `get` (read
+//! every key once), `update` (read-modify-write every key once), `insert` (fill an empty store)
+//! and `iterate` (visit every entry, key group by key group for the store). The store pays for
+//! the current-key step (hash, key group, local index) and one downcast per access; the maps
+//! use foldhash (hashbrown) and the standard SipHash (std).
+
+use std::collections::HashMap as StdMap;
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rill::state::{KeyedStateBackend, ValueState};
+
+const MAXP: u32 = 128;
+
+fn keys(n: u64) -> Vec<u64> {
+    // Scattered keys in a fixed pseudo-random order.
+    (0..n).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8).collect()
+}
+
+fn filled<T: Copy + 'static>(keys: &[u64], v: T) -> (KeyedStateBackend<u64>, ValueState<T>) {
+    let mut b = KeyedStateBackend::new(0, 1, MAXP);
+    let h = b.registry().value::<T>("v");
+    for k in keys {
+        b.set_current_key(*k);
+        b.set_value(&h, v);
+    }
+    (b, h)
+}
+
+macro_rules! suite {
+    ($c:expr, $label:literal, $ty:ty, $val:expr, $bump:expr) => {{
+        let mut g = $c.benchmark_group(concat!("state_store/", $label));
+        for n in [1_000u64, 100_000, 1_000_000] {
+            let ks = keys(n);
+            g.throughput(Throughput::Elements(n));
+            if n >= 1_000_000 {
+                g.sample_size(10);
+            }
+            let (mut store, h) = filled::<$ty>(&ks, $val);
+            let mut std_map: StdMap<u64, $ty> = ks.iter().map(|k| (*k, $val)).collect();
+            let mut fold: hashbrown::HashMap<u64, $ty, foldhash::fast::FixedState> =
+                ks.iter().map(|k| (*k, $val)).collect();
+
+            g.bench_function(BenchmarkId::new("get/rill", n), |b| {
+                b.iter(|| {
+                    let mut acc = 0u64;
+                    for k in &ks {
+                        store.set_current_key(*k);
+                        acc = acc.wrapping_add(($bump)(store.value(&h).copied().unwrap_or($val)));
+                    }
+                    black_box(acc)
+                })
+            });
+            g.bench_function(BenchmarkId::new("get/hashbrown", n), |b| {
+                b.iter(|| {
+                    let mut acc = 0u64;
+                    for k in &ks {
+                        acc = acc.wrapping_add(($bump)(fold.get(k).copied().unwrap_or($val)));
+                    }
+                    black_box(acc)
+                })
+            });
+            g.bench_function(BenchmarkId::new("get/std", n), |b| {
+                b.iter(|| {
+                    let mut acc = 0u64;
+                    for k in &ks {
+                        acc = acc.wrapping_add(($bump)(std_map.get(k).copied().unwrap_or($val)));
+                    }
+                    black_box(acc)
+                })
+            });
+
+            g.bench_function(BenchmarkId::new("update/rill", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        store.set_current_key(*k);
+                        let v = store.value_or_insert_with(&h, || $val);
+                        *v = black_box(*v);
+                    }
+                })
+            });
+            g.bench_function(BenchmarkId::new("update/hashbrown", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        let v = fold.entry(*k).or_insert($val);
+                        *v = black_box(*v);
+                    }
+                })
+            });
+            g.bench_function(BenchmarkId::new("update/std", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        let v = std_map.entry(*k).or_insert($val);
+                        *v = black_box(*v);
+                    }
+                })
+            });
+
+            g.bench_function(BenchmarkId::new("insert/rill", n), |b| {
+                b.iter(|| black_box(filled::<$ty>(&ks, $val).0.total_stats()))
+            });
+            g.bench_function(BenchmarkId::new("insert/hashbrown", n), |b| {
+                b.iter(|| {
+                    let mut m: hashbrown::HashMap<u64, $ty, foldhash::fast::FixedState> = Default::default();
+                    for k in &ks {
+                        m.insert(*k, $val);
+                    }
+                    black_box(m.len())
+                })
+            });
+            g.bench_function(BenchmarkId::new("insert/std", n), |b| {
+                b.iter(|| {
+                    let mut m: StdMap<u64, $ty> = StdMap::new();
+                    for k in &ks {
+                        m.insert(*k, $val);
+                    }
+                    black_box(m.len())
+                })
+            });
+
+            let groups: Vec<_> = store.owned_groups().collect();
+            g.bench_function(BenchmarkId::new("iterate/rill", n), |b| {
+                b.iter(|| {
+                    let mut acc = 0u64;
+                    for kg in &groups {
+                        store.for_each_value_in_group(&h, *kg, |k, v| acc = acc.wrapping_add(k ^ ($bump)(*v)));
+                    }
+                    black_box(acc)
+                })
+            });
+            g.bench_function(BenchmarkId::new("iterate/hashbrown", n), |b| {
+                b.iter(|| black_box(fold.iter().fold(0u64, |a, (k, v)| a.wrapping_add(k ^ ($bump)(*v)))))
+            });
+            g.bench_function(BenchmarkId::new("iterate/std", n), |b| {
+                b.iter(|| black_box(std_map.iter().fold(0u64, |a, (k, v)| a.wrapping_add(k ^ ($bump)(*v)))))
+            });
+        }
+        g.finish();
+    }};
+}
+
+fn value_u64(c: &mut Criterion) {
+    suite!(c, "value_u64", u64, 1u64, |v: u64| v);
+}
+
+fn value_u64x4(c: &mut Criterion) {
+    suite!(c, "value_u64x4", [u64; 4], [1u64; 4], |v: [u64; 4]| v[0] ^ v[3]);
+}
+
+criterion_group!(benches, value_u64, value_u64x4);
+criterion_main!(benches);

@@ -1,0 +1,231 @@
+//! One named state's storage: a hash table of `(key, value)` per local key group.
+//!
+//! Invariants:
+//! * `groups[i]` holds exactly the keys of the `i`-th key group owned by this worker
+//!   ([`crate::state::KeyGroup::local_index`]); a key never appears in another group's table.
+//! * Entries are placed by [`table_hash`] of the key's [`crate::state::hash_key`], computed once
+//!   per record by the operator and reused for every state it touches.
+//! * `heap[i]` is the sum of the heap bytes owned by the values of group `i` for the value kinds
+//!   that report them (lists and maps); it is adjusted on every mutation, never recomputed.
+//!
+//! The table is reached through [`ErasedState`] (a `Box<dyn ErasedState<K>>` per state in the
+//! backend) and downcast to its concrete type once per access (`Any::downcast_mut`: one type-id
+//! comparison).
+
+use std::any::Any;
+use std::mem::size_of;
+
+use hashbrown::HashTable;
+
+use crate::state::Key;
+
+/// Mixes a key hash for placement inside a key group's table.
+///
+/// The key group of a key is taken from the *high* bits of its hash, so every key of one group
+/// shares those bits; hashbrown takes its 7-bit tag from the high bits too, which would then be
+/// identical across a group's table and defeat its probing filter. One odd multiplication
+/// spreads all bits of the hash into the high ones while keeping the well-mixed low ones.
+#[inline]
+pub(crate) fn table_hash(key_hash: u64) -> u64 {
+    key_hash.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// What a state stores per key, and the heap bytes it owns (for the size estimate).
+pub(crate) trait Stored: 'static {
+    /// Heap bytes owned by the value beyond its inline size (0 where unknown).
+    fn heap_bytes(&self) -> usize;
+}
+
+/// A value stored as it is ([`crate::state::ValueState`], reducing state): its heap is not
+/// known to the store and counted as 0.
+pub(crate) struct Plain<T>(pub(crate) T);
+
+impl<T: 'static> Stored for Plain<T> {
+    #[inline]
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl<T: 'static> Stored for Vec<T> {
+    #[inline]
+    fn heap_bytes(&self) -> usize {
+        self.capacity() * size_of::<T>()
+    }
+}
+
+impl<MK: Eq + std::hash::Hash + 'static, V: 'static> Stored for crate::state::StateMap<MK, V> {
+    #[inline]
+    fn heap_bytes(&self) -> usize {
+        self.allocation_size()
+    }
+}
+
+/// Entries and heap accounting of one state, per local key group.
+pub(crate) struct Table<K, V> {
+    pub(crate) groups: Vec<HashTable<(K, V)>>,
+    pub(crate) heap: Vec<usize>,
+}
+
+impl<K: Key, V: Stored> Table<K, V> {
+    pub(crate) fn new(groups: usize) -> Self {
+        Table { groups: (0..groups).map(|_| HashTable::new()).collect(), heap: vec![0; groups] }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, group: usize, hash: u64, key: &K) -> Option<&V> {
+        self.groups[group].find(hash, |e| e.0 == *key).map(|e| &e.1)
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, group: usize, hash: u64, key: &K) -> Option<&mut V> {
+        self.groups[group].find_mut(hash, |e| e.0 == *key).map(|e| &mut e.1)
+    }
+
+    /// The value of `key`, inserted with `init` if absent.
+    #[inline]
+    pub(crate) fn get_or_insert_with(&mut self, group: usize, hash: u64, key: &K, init: impl FnOnce() -> V) -> &mut V {
+        let entry = self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0)));
+        &mut entry.or_insert_with(|| (key.clone(), init())).into_mut().1
+    }
+
+    /// Sets the value of `key`.
+    #[inline]
+    pub(crate) fn insert(&mut self, group: usize, hash: u64, key: &K, value: V) {
+        match self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0))) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                let old = std::mem::replace(&mut o.get_mut().1, value);
+                let heap = &mut self.heap[group];
+                *heap = (*heap + o.get().1.heap_bytes()).saturating_sub(old.heap_bytes());
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                self.heap[group] += value.heap_bytes();
+                v.insert((key.clone(), value));
+            }
+        }
+    }
+
+    /// Removes `key`'s entry and returns its value.
+    #[inline]
+    pub(crate) fn remove(&mut self, group: usize, hash: u64, key: &K) -> Option<V> {
+        match self.groups[group].find_entry(hash, |e| e.0 == *key) {
+            Ok(o) => {
+                let v = o.remove().0.1;
+                self.heap[group] = self.heap[group].saturating_sub(v.heap_bytes());
+                self.release_if_empty(group);
+                Some(v)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Applies `f` to `key`'s value (inserted with `init` if absent), keeping the heap figure
+    /// right; removes the entry if `f` leaves it empty (`is_empty`).
+    #[inline]
+    pub(crate) fn update<R>(
+        &mut self,
+        group: usize,
+        hash: u64,
+        key: &K,
+        init: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+        is_empty: impl FnOnce(&V) -> bool,
+    ) -> R {
+        let entry = self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0)));
+        let mut occupied = entry.or_insert_with(|| (key.clone(), init()));
+        let value = &mut occupied.get_mut().1;
+        let before = value.heap_bytes();
+        let r = f(value);
+        let after = value.heap_bytes();
+        let empty = is_empty(value);
+        let heap = &mut self.heap[group];
+        *heap = (*heap + after).saturating_sub(before);
+        if empty {
+            let v = occupied.remove().0.1;
+            *heap = heap.saturating_sub(v.heap_bytes());
+            self.release_if_empty(group);
+        }
+        r
+    }
+
+    /// Applies `f` to `key`'s value if present, keeping the heap figure right; removes the entry
+    /// if `f` leaves it empty.
+    #[inline]
+    pub(crate) fn update_existing<R>(
+        &mut self,
+        group: usize,
+        hash: u64,
+        key: &K,
+        f: impl FnOnce(&mut V) -> R,
+        is_empty: impl FnOnce(&V) -> bool,
+    ) -> Option<R> {
+        let Ok(mut occupied) = self.groups[group].find_entry(hash, |e| e.0 == *key) else {
+            return None;
+        };
+        let value = &mut occupied.get_mut().1;
+        let before = value.heap_bytes();
+        let r = f(value);
+        let after = value.heap_bytes();
+        let empty = is_empty(value);
+        let heap = &mut self.heap[group];
+        *heap = (*heap + after).saturating_sub(before);
+        if empty {
+            let v = occupied.remove().0.1;
+            *heap = heap.saturating_sub(v.heap_bytes());
+            self.release_if_empty(group);
+        }
+        Some(r)
+    }
+
+    /// Frees a group's table once its last key is gone, so that cleared state costs nothing.
+    #[inline]
+    fn release_if_empty(&mut self, group: usize) {
+        if self.groups[group].is_empty() && self.groups[group].capacity() != 0 {
+            self.groups[group] = HashTable::new();
+        }
+    }
+
+    /// Bytes of the group's table allocation (buckets and control bytes) plus the heap bytes its
+    /// values report.
+    pub(crate) fn group_bytes(&self, group: usize) -> usize {
+        self.groups[group].allocation_size() + self.heap[group]
+    }
+}
+
+/// A state's storage with its value type erased, as the backend holds it.
+pub(crate) trait ErasedState<K>: 'static {
+    /// The concrete table, for the one downcast per access.
+    fn as_any(&self) -> &dyn Any;
+    /// The concrete table, mutably.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Entries in one local key group.
+    fn group_keys(&self, group: usize) -> usize;
+    /// Estimated bytes of one local key group.
+    fn group_bytes(&self, group: usize) -> usize;
+    /// Drops every entry of one local key group and its allocation.
+    fn clear_group(&mut self, group: usize);
+    /// Removes one key's entry, if any.
+    fn remove_key(&mut self, group: usize, hash: u64, key: &K);
+}
+
+impl<K: Key, V: Stored> ErasedState<K> for Table<K, V> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn group_keys(&self, group: usize) -> usize {
+        self.groups[group].len()
+    }
+    fn group_bytes(&self, group: usize) -> usize {
+        Table::group_bytes(self, group)
+    }
+    fn clear_group(&mut self, group: usize) {
+        self.groups[group] = HashTable::new();
+        self.heap[group] = 0;
+    }
+    fn remove_key(&mut self, group: usize, hash: u64, key: &K) {
+        self.remove(group, hash, key);
+    }
+}
