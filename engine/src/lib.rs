@@ -22,9 +22,11 @@ pub mod runtime;
 pub mod state;
 pub mod time;
 
-mod api;
+pub mod api;
 pub mod operators;
 
 pub use error::{Error, Result};
 pub use runtime::{Dataflow, JobConfig, JobOutcome, execute};
 pub use time::{Epoch, Event, EventTime, Time};
+pub use api::process;
+pub use operators::sink::{Captured, Counter, CsvSinkOptions, Sink};

@@ -1,1 +1,7 @@
-//! The user-facing APIs: the stream API (key_by / window / aggregate) and process functions.
+//! The user-facing APIs: the stream API (key_by / window / aggregate), sources, and process
+//! functions.
+
+pub mod aggregate;
+pub mod sources;
+pub mod stream;
+pub mod process;

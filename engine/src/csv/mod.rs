@@ -6,8 +6,10 @@
 //! Fields may be quoted (`"a, ""b"""`); a field cannot span lines (the file reader splits a
 //! file across workers at line ends). Errors name the column; the reader adds file and line.
 
+mod reader;
 mod row;
 
+pub use reader::{BUF_SIZE, CHUNK_SIZE, CsvFileReader};
 pub use row::{CsvRow, FieldError, write_escaped, write_f64_fixed, write_i64, write_u64};
 
 /// A record that can be read from and written to one CSV row.

@@ -106,9 +106,36 @@ impl<'a> CsvRow<'a> {
         }
     }
 
+    /// Fast path of the numeric getters: if the field ends `len` bytes after the cursor (at a
+    /// comma or the line's end), consumes it and returns true.
+    #[inline(always)]
+    fn end_field_at(&mut self, len: usize) -> bool {
+        let end = self.pos + len;
+        match self.line.get(end) {
+            None => self.done = true,
+            Some(b',') => {}
+            Some(_) => return false,
+        }
+        self.pos = (end + 1).min(self.line.len());
+        self.taken += 1;
+        true
+    }
+
     /// The next field as an unsigned integer.
     #[inline]
     pub fn u64(&mut self) -> Result<u64, FieldError> {
+        // Fast path: plain digits parsed in the one pass that finds the field's end.
+        if !self.done {
+            let (v, n) = leading_digits(&self.line[self.pos..], 19);
+            if n > 0 && self.end_field_at(n) {
+                return Ok(v);
+            }
+        }
+        self.u64_slow()
+    }
+
+    #[cold]
+    fn u64_slow(&mut self) -> Result<u64, FieldError> {
         let col = self.column();
         let b = self.bytes()?;
         parse_u64(&b).ok_or_else(|| self.err(col, format!("expected an unsigned integer, found `{}`", show(&b))))
@@ -117,6 +144,17 @@ impl<'a> CsvRow<'a> {
     /// The next field as a `u32`.
     #[inline]
     pub fn u32(&mut self) -> Result<u32, FieldError> {
+        if !self.done {
+            let (v, n) = leading_digits(&self.line[self.pos..], 10);
+            if n > 0 && v <= u64::from(u32::MAX) && self.end_field_at(n) {
+                return Ok(v as u32);
+            }
+        }
+        self.u32_slow()
+    }
+
+    #[cold]
+    fn u32_slow(&mut self) -> Result<u32, FieldError> {
         let col = self.column();
         let v = self.u64()?;
         u32::try_from(v).map_err(|_| self.err(col, format!("{v} does not fit in 32 bits")))
@@ -125,6 +163,22 @@ impl<'a> CsvRow<'a> {
     /// The next field as a signed integer.
     #[inline]
     pub fn i64(&mut self) -> Result<i64, FieldError> {
+        if !self.done {
+            let rest = &self.line[self.pos..];
+            let neg = rest.first() == Some(&b'-');
+            let sign = usize::from(neg);
+            // 18 digits always fit in an i64.
+            let (v, n) = leading_digits(&rest[sign..], 18);
+            if n > 0 && self.end_field_at(sign + n) {
+                let v = v as i64;
+                return Ok(if neg { -v } else { v });
+            }
+        }
+        self.i64_slow()
+    }
+
+    #[cold]
+    fn i64_slow(&mut self) -> Result<i64, FieldError> {
         let col = self.column();
         let b = self.bytes()?;
         let (neg, digits) = match b.first() {
@@ -141,6 +195,29 @@ impl<'a> CsvRow<'a> {
     /// integer: `"21.5"` with `scale = 1` is `215`. Exact, unlike parsing a float.
     #[inline]
     pub fn fixed(&mut self, scale: u32) -> Result<i64, FieldError> {
+        let scale_digits = scale as usize;
+        if !self.done && scale_digits < POW10.len() {
+            let rest = &self.line[self.pos..];
+            let neg = rest.first() == Some(&b'-');
+            let mut i = usize::from(neg);
+            // At most 18 digits in all: the scaled value fits in an i64.
+            let (int_v, int_n) = leading_digits(&rest[i..], 18 - scale_digits);
+            i += int_n;
+            let (mut frac_v, mut frac_n) = (0, 0);
+            if rest.get(i) == Some(&b'.') {
+                (frac_v, frac_n) = leading_digits(&rest[i + 1..], scale_digits);
+                i += 1 + frac_n;
+            }
+            if (int_n > 0 || frac_n > 0) && self.end_field_at(i) {
+                let v = (int_v * POW10[scale_digits] + frac_v * POW10[scale_digits - frac_n]) as i64;
+                return Ok(if neg { -v } else { v });
+            }
+        }
+        self.fixed_slow(scale)
+    }
+
+    #[cold]
+    fn fixed_slow(&mut self, scale: u32) -> Result<i64, FieldError> {
         let col = self.column();
         let b = self.bytes()?;
         parse_fixed(&b, scale).ok_or_else(|| {
@@ -160,6 +237,65 @@ impl<'a> CsvRow<'a> {
     pub fn finish(&mut self) -> Result<(), FieldError> {
         if self.done { Ok(()) } else { Err(self.err(self.taken + 1, "unexpected extra field")) }
     }
+}
+
+/// Powers of ten that fit in 18 digits.
+const POW10: [u64; 19] = {
+    let mut p = [1u64; 19];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// Parses the ASCII digits at the start of `b`, at most `max` (at most 19, so that the value
+/// cannot overflow): returns the value and the number of digits.
+#[inline(always)]
+fn leading_digits(b: &[u8], max: usize) -> (u64, usize) {
+    let n = b.len().min(max);
+    let mut v = 0u64;
+    let mut i = 0;
+    // Eight digits at a time while there are eight (long timestamps), then one at a time.
+    while i + 8 <= n {
+        let Some(eight) = b.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) else { break };
+        let word = u64::from_le_bytes(eight);
+        if !eight_digits(word) {
+            break;
+        }
+        v = v * 100_000_000 + parse_eight_digits(word);
+        i += 8;
+    }
+    while i < n {
+        let d = b[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        i += 1;
+    }
+    (v, i)
+}
+
+/// Whether the eight bytes of `word` (little-endian) are all ASCII digits.
+#[inline(always)]
+fn eight_digits(word: u64) -> bool {
+    let high = word & 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = (word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
+    (high | carried) == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits loaded little-endian (first digit in the low byte), with
+/// three multiplications (D. Lemire's method).
+#[inline(always)]
+fn parse_eight_digits(word: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = word.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32
 }
 
 fn show(b: &[u8]) -> String {
@@ -290,6 +426,93 @@ mod tests {
         assert_eq!(parse_fixed(b"1.234", 2), None);
         assert_eq!(parse_fixed(b"", 2), None);
         assert_eq!(parse_fixed(b"99999999999999999999", 2), None);
+    }
+
+    /// Runs `fast` and `slow` on cursors over `line` and checks they agree, including on
+    /// where the cursor stands afterwards.
+    fn agree<T: PartialEq + std::fmt::Debug>(
+        line: &[u8],
+        fast: impl Fn(&mut CsvRow<'_>) -> Result<T, FieldError>,
+        slow: impl Fn(&mut CsvRow<'_>) -> Result<T, FieldError>,
+    ) {
+        let (mut a, mut b) = (CsvRow::new(line), CsvRow::new(line));
+        assert_eq!(fast(&mut a), slow(&mut b), "{:?}", String::from_utf8_lossy(line));
+        assert_eq!(a.column(), b.column());
+        if a.done == b.done && !a.done {
+            assert_eq!(a.bytes(), b.bytes());
+        }
+        assert_eq!(a.finish(), b.finish());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_number_paths_match_the_reference(line in "[-0-9.,\"a]{0,24}", scale in 0u32..5) {
+            let line = line.as_bytes();
+            agree(line, |r| r.u64(), |r| r.u64_slow());
+            agree(line, |r| r.u32(), |r| r.u32_slow());
+            agree(line, |r| r.i64(), |r| r.i64_slow());
+            agree(line, |r| r.fixed(scale), |r| r.fixed_slow(scale));
+            agree(line, |r| r.fixed(18), |r| r.fixed_slow(18));
+        }
+
+        #[test]
+        fn numbers_round_trip_at_their_limits(v in proptest::prelude::any::<u64>(), w in proptest::prelude::any::<i64>()) {
+            let text = format!("{v},{w},{}", w / 10);
+            let mut r = CsvRow::new(text.as_bytes());
+            proptest::prop_assert_eq!(r.u64().unwrap(), v);
+            proptest::prop_assert_eq!(r.i64().ok(), if w == i64::MIN { None } else { Some(w) });
+        }
+    }
+
+    #[test]
+    fn eight_digit_words() {
+        assert_eq!(parse_eight_digits(u64::from_le_bytes(*b"12345678")), 12_345_678);
+        assert_eq!(parse_eight_digits(u64::from_le_bytes(*b"00000009")), 9);
+        assert!(eight_digits(u64::from_le_bytes(*b"99999999")));
+        for bad in [
+            *b"1234567a",
+            *b"/2345678",
+            *b"1234:678",
+            *b"12345 78",
+            *b"\xb02345678",
+            *b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            assert!(!eight_digits(u64::from_le_bytes(bad)), "{bad:?}");
+        }
+        for pos in 0..8 {
+            for byte in 0..=255u8 {
+                let mut word = *b"01234567";
+                word[pos] = byte;
+                assert_eq!(eight_digits(u64::from_le_bytes(word)), byte.is_ascii_digit(), "{word:?}");
+            }
+        }
+        for text in
+            ["1700000000123", "12345678", "123456789012345678", "00000000000000000001", "4294967295", "4294967296"]
+        {
+            let mut r = CsvRow::new(text.as_bytes());
+            assert_eq!(r.u64().ok(), text.parse::<u64>().ok(), "{text}");
+            let mut r = CsvRow::new(text.as_bytes());
+            assert_eq!(r.u32().ok(), text.parse::<u32>().ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn fixed_fast_path_edges() {
+        for (text, scale, want) in [
+            ("21.5", 1, Some(215)),
+            ("-0.5", 1, Some(-5)),
+            (".5", 1, Some(5)),
+            ("5.", 2, Some(500)),
+            ("-.25", 2, Some(-25)),
+            (".", 1, None),
+            ("-", 1, None),
+            ("1.23", 1, None),
+            ("999999999999999999", 0, Some(999_999_999_999_999_999)),
+            ("9223372036854775807", 0, Some(i64::MAX)),
+            ("9223372036854775808", 0, None),
+        ] {
+            assert_eq!(CsvRow::new(text.as_bytes()).fixed(scale).ok(), want, "{text} scale {scale}");
+        }
     }
 
     #[test]

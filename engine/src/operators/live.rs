@@ -39,8 +39,11 @@ impl<T> LiveSender<T> {
 
 /// The receiving sides of a live input, one per worker; clone it into the job's builder.
 pub struct LiveInput<T> {
-    receivers: Arc<Mutex<Vec<Option<Receiver<Message<T>>>>>>,
+    /// Per worker, its channel until the worker's reader takes it.
+    receivers: Arc<Mutex<Vec<Unclaimed<T>>>>,
 }
+
+type Unclaimed<T> = Option<Receiver<Message<T>>>;
 
 impl<T> Clone for LiveInput<T> {
     fn clone(&self) -> Self {

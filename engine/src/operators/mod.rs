@@ -1,3 +1,8 @@
 //! Rill's dataflow operators, one per file, each an extension trait on timely streams.
 
+pub mod generator;
+pub mod live;
+pub mod sink;
 pub mod source;
+pub mod window;
+pub mod process;

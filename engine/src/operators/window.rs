@@ -201,11 +201,13 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                     if ts > counts.max_event_time {
                         counts.max_event_time = ts;
                     }
-                    if cur_simple && ts >= cur_lo && ts < cur_hi {
-                        if let Some((_, table)) = cur.as_mut() {
-                            agg.add(table.entry(key_fn(&r), || agg.create()), &r);
-                            continue;
-                        }
+                    if cur_simple
+                        && ts >= cur_lo
+                        && ts < cur_hi
+                        && let Some((_, table)) = cur.as_mut()
+                    {
+                        agg.add(table.entry(key_fn(&r), || agg.create()), &r);
+                        continue;
                     }
                     let p = ts / p_ms;
                     if p < first_live_pane {

@@ -77,14 +77,14 @@ impl WindowSpec {
     /// Checks the parameters; the message names what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            WindowSpec::Tumbling { size_ms } if size_ms == 0 => Err("tumbling window size must be positive".into()),
+            WindowSpec::Tumbling { size_ms: 0 } => Err("tumbling window size must be positive".into()),
             WindowSpec::Sliding { size_ms, slide_ms } if slide_ms == 0 || size_ms == 0 => {
                 Err("sliding window size and slide must be positive".into())
             }
             WindowSpec::Sliding { size_ms, slide_ms } if size_ms % slide_ms != 0 => {
                 Err(format!("sliding window size {size_ms} ms is not a multiple of its slide {slide_ms} ms"))
             }
-            WindowSpec::Session { gap_ms } if gap_ms == 0 => Err("session gap must be positive".into()),
+            WindowSpec::Session { gap_ms: 0 } => Err("session gap must be positive".into()),
             _ => Ok(()),
         }
     }
