@@ -85,6 +85,38 @@ pub struct GenArgs {
     /// The CSV file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Shape of the sensors workload.
+    #[command(flatten)]
+    pub shape: SensorsShape,
+}
+
+/// Overrides of the sensors generator's shape (key count and skew), for state-size runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Args)]
+pub struct SensorsShape {
+    /// Sensors: number of rooms, the window key (default 1,000); sensors become at least twice as many.
+    #[arg(long)]
+    pub rooms: Option<u32>,
+    /// Sensors: Zipf exponent of room sizes (default 1.1; 0 spreads readings evenly).
+    #[arg(long)]
+    pub zipf_exponent: Option<f64>,
+}
+
+impl SensorsShape {
+    /// Whether any override is given.
+    pub fn is_set(&self) -> bool {
+        self.rooms.is_some() || self.zipf_exponent.is_some()
+    }
+
+    /// Applies the overrides to `config`.
+    pub fn apply(&self, config: &mut rill_workloads::sensors::SensorsConfig) {
+        if let Some(rooms) = self.rooms {
+            config.rooms = rooms;
+            config.sensors = config.sensors.max(rooms.saturating_mul(2));
+        }
+        if let Some(z) = self.zipf_exponent {
+            config.zipf_exponent = z;
+        }
+    }
 }
 
 /// Where a job's events come from.
@@ -166,6 +198,9 @@ pub struct RunArgs {
     /// Open-loop offered rate (events/s over all workers); default: as fast as possible.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Shape of the sensors workload (generated input only).
+    #[command(flatten)]
+    pub shape: SensorsShape,
 }
 
 /// Arguments of `baseline`.

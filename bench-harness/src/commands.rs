@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::baseline::{self, window::WindowParams};
-use crate::cli::{BaselineArgs, BaselineWorkload, Cli, Command, GenArgs, InputSpec, RunArgs};
+use crate::cli::{BaselineArgs, BaselineWorkload, Cli, Command, GenArgs, InputSpec, RunArgs, Workload};
 use crate::job;
 use crate::machine::Resources;
 use crate::progress::Spinner;
@@ -44,8 +44,17 @@ fn check_late_fraction(f: Option<f64>) -> anyhow::Result<()> {
 pub fn gen_csv(args: &GenArgs) -> anyhow::Result<()> {
     check_late_fraction(args.late_fraction)?;
     let start = Instant::now();
-    let rows = workload::export(args.workload, args.events, args.seed, args.late_fraction, &args.out)
-        .with_context(|| format!("generating {} into {}", args.workload.name(), args.out.display()))?;
+    let rows = if args.shape.is_set() {
+        if args.workload != Workload::Sensors {
+            bail!("--rooms and --zipf-exponent apply to the sensors workload");
+        }
+        let mut config = workload::sensors_config(args.events, args.seed, args.late_fraction);
+        args.shape.apply(&mut config);
+        rill_workloads::sensors::export_csv(&config, &args.out)
+    } else {
+        workload::export(args.workload, args.events, args.seed, args.late_fraction, &args.out)
+    }
+    .with_context(|| format!("generating {} into {}", args.workload.name(), args.out.display()))?;
     println!(
         "wrote {} {} events to {} in {:.3} s",
         summary::thousands(rows),

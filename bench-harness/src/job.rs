@@ -79,7 +79,19 @@ pub fn input(workload: Workload, spec: &InputSpec) -> Input {
 /// Runs `workload`'s job as `args` describe.
 pub fn run(workload: Workload, args: &RunArgs) -> rill::Result<JobResult> {
     let opts = options(args);
-    let input = input(workload, &args.input.resolve());
+    let mut input = input(workload, &args.input.resolve());
+    if args.shape.is_set() {
+        input = match (workload, input) {
+            (Workload::Sensors, Input::Generate { events, seed, late_fraction }) => {
+                let mut config = crate::workload::sensors_config(events, seed, Some(late_fraction));
+                args.shape.apply(&mut config);
+                Input::Sensors(config)
+            }
+            _ => {
+                return Err(rill::Error::Config("--rooms and --zipf-exponent apply to generated sensors input".into()));
+            }
+        };
+    }
     let report = match workload {
         Workload::Sensors => jobs::run_sensors(&opts, &input)?,
         Workload::Fraud => jobs::run_fraud(&opts, &input)?,

@@ -25,8 +25,13 @@ pub mod time;
 pub mod api;
 pub mod operators;
 
+pub use api::process;
 pub use error::{Error, Result};
+pub use operators::sink::{Captured, Counter, CsvSinkOptions, Sink};
 pub use runtime::{Dataflow, JobConfig, JobOutcome, execute};
 pub use time::{Epoch, Event, EventTime, Time};
-pub use api::process;
-pub use operators::sink::{Captured, Counter, CsvSinkOptions, Sink};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -247,7 +247,12 @@ fn idle_source_does_not_stall_windows() {
                 let mut strategy = WatermarkStrategy::bounded_out_of_orderness(100).with_granularity(1);
                 strategy.idle_timeout = idle_timeout;
                 let stream = df.live_source("input", &input, SourceOptions { strategy, watermark_log: None });
-                stream.key_by(df, |r: &Rec| r.key).window(WindowSpec::tumbling(1_000)).count("counts").results.capture_into(df, &rows2);
+                stream
+                    .key_by(df, |r: &Rec| r.key)
+                    .window(WindowSpec::tumbling(1_000))
+                    .count("counts")
+                    .results
+                    .capture_into(df, &rows2);
             })
         });
         // Worker 0 sees events up to 5.5 s; worker 1's channel stays open and empty.

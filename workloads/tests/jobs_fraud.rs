@@ -29,7 +29,9 @@ fn reference(fraud: &Fraud) -> (Vec<Alert>, Vec<Transaction>) {
             if in_window >= BURST_COUNT {
                 out.push(Alert { card_id: l.card_id, ts_ms: l.ts_ms, rule: Rule::Burst, amount_cents: l.amount_cents });
             }
-            let small_before = txs.iter().any(|s| s.amount_cents < SMALL_BELOW && s.ts_ms < l.ts_ms && l.ts_ms <= s.ts_ms + HORIZON_MS);
+            let small_before = txs
+                .iter()
+                .any(|s| s.amount_cents < SMALL_BELOW && s.ts_ms < l.ts_ms && l.ts_ms <= s.ts_ms + HORIZON_MS);
             if l.amount_cents > LARGE_ABOVE && small_before {
                 out.push(Alert {
                     card_id: l.card_id,

@@ -40,7 +40,8 @@ fn reference(sensors: &Sensors, window_ms: u64) -> (BTreeSet<RoomWindow>, BTreeS
             continue;
         }
         let start = r.ts_ms - r.ts_ms % window_ms;
-        let a = acc.entry((r.room, start)).or_insert(TempAcc { count: 0, sum_dc: 0, min_dc: i32::MAX, max_dc: i32::MIN });
+        let a =
+            acc.entry((r.room, start)).or_insert(TempAcc { count: 0, sum_dc: 0, min_dc: i32::MAX, max_dc: i32::MIN });
         a.count += 1;
         a.sum_dc += i64::from(r.temp_dc);
         a.min_dc = a.min_dc.min(r.temp_dc);
@@ -57,7 +58,8 @@ fn run_engine(sensors: &Arc<Sensors>, workers: usize, window_ms: u64) -> (Vec<Ro
     let total = sensors.config().events;
     rill::execute(JobConfig::with_workers(workers), move |df| {
         let g = Arc::clone(&sensors2);
-        let options = SourceOptions { strategy: WatermarkStrategy::bounded_out_of_orderness(1_000), watermark_log: None };
+        let options =
+            SourceOptions { strategy: WatermarkStrategy::bounded_out_of_orderness(1_000), watermark_log: None };
         let readings = df.generator_source("readings", total, options, move |r, out| g.fill(r, out));
         let (windows, late) = room_windows(df, readings, window_ms, 0);
         windows.capture_into(df, &rows2);
@@ -92,11 +94,11 @@ fn run_sensors_csv_equals_generated_and_conserves_rows() {
     let cfg = SensorsConfig { seed: 11, events: 200_000, ..SensorsConfig::default() };
     rill_workloads::sensors::export_csv(&cfg, &input).unwrap();
     let mut outputs = Vec::new();
-    for (i, (workers, source)) in [(1, Input::Csv(input.clone())), (3, Input::Csv(input.clone())), (2, Input::Generate {
-        events: 200_000,
-        seed: 11,
-        late_fraction: 0.0,
-    })]
+    for (i, (workers, source)) in [
+        (1, Input::Csv(input.clone())),
+        (3, Input::Csv(input.clone())),
+        (2, Input::Generate { events: 200_000, seed: 11, late_fraction: 0.0 }),
+    ]
     .into_iter()
     .enumerate()
     {

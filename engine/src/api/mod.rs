@@ -2,6 +2,6 @@
 //! functions.
 
 pub mod aggregate;
+pub mod process;
 pub mod sources;
 pub mod stream;
-pub mod process;

@@ -44,7 +44,12 @@ impl<'s> Dataflow<'s> {
     }
 
     /// A source fed from outside the job through `input` (see [`LiveInput`]).
-    pub fn live_source<T: Data + Event>(&self, name: &str, input: &LiveInput<T>, options: SourceOptions) -> RillStream<'s, T> {
+    pub fn live_source<T: Data + Event>(
+        &self,
+        name: &str,
+        input: &LiveInput<T>,
+        options: SourceOptions,
+    ) -> RillStream<'s, T> {
         source(self, name, options, |worker, _| input.reader(worker))
     }
 

@@ -84,6 +84,7 @@ where
             }
             budget = budget.min(due - self.next);
         }
+        let first = self.next;
         while budget > 0 && self.next < self.total {
             let chunk_end = ((self.next / CHUNK + 1) * CHUNK).min(self.total);
             let end = chunk_end.min(self.next + budget);
@@ -95,8 +96,9 @@ where
                 self.next = (self.next + (self.workers - 1) * CHUNK).min(self.total);
             }
         }
-        if self.rate.is_some() && !out.is_empty() {
-            self.last_scheduled = self.scheduled(self.next.saturating_sub(1));
+        if self.rate.is_some() && self.next > first {
+            // The watermark may move with any record of this read: time it from the first.
+            self.last_scheduled = self.scheduled(first);
         }
         Ok(if self.next >= self.total { ReadStatus::Done } else { ReadStatus::Ready })
     }
@@ -107,6 +109,10 @@ where
 
     fn scheduled_time(&self) -> Option<Instant> {
         self.last_scheduled
+    }
+
+    fn next_ready(&self) -> Option<Instant> {
+        self.scheduled(self.next)
     }
 }
 

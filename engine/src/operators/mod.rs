@@ -2,7 +2,7 @@
 
 pub mod generator;
 pub mod live;
+pub mod process;
 pub mod sink;
 pub mod source;
 pub mod window;
-pub mod process;

@@ -69,9 +69,17 @@ pub trait SourceReader: 'static {
         None
     }
 
-    /// For rate-limited readers: when the last record read was scheduled to arrive. Latency is
-    /// measured from this instant rather than from when the record was actually read.
+    /// For rate-limited readers: when the first record of the last read was scheduled to
+    /// arrive. Watermark-to-output latency is measured from this instant (the earliest at which
+    /// the read's watermark advance could have happened), not from when it was read, so a
+    /// stall is never hidden.
     fn scheduled_time(&self) -> Option<Instant> {
+        None
+    }
+
+    /// For rate-limited readers that reported [`ReadStatus::Pending`]: when the next record
+    /// becomes readable, so the source wakes exactly then instead of polling.
+    fn next_ready(&self) -> Option<Instant> {
         None
     }
 }
@@ -113,7 +121,12 @@ pub struct SourceOptions {
 /// Builds a source named `name`; every worker opens its own reader with `open(worker, workers)`.
 ///
 /// If `open` or a later read fails, the job fails with that error (every source then stops).
-pub fn source<'s, R, O>(df: &Dataflow<'s>, name: &str, options: SourceOptions, open: O) -> Stream<'s, Time, Vec<R::Item>>
+pub fn source<'s, R, O>(
+    df: &Dataflow<'s>,
+    name: &str,
+    options: SourceOptions,
+    open: O,
+) -> Stream<'s, Time, Vec<R::Item>>
 where
     R: SourceReader,
     O: FnOnce(usize, usize) -> Result<R>,
@@ -220,7 +233,10 @@ where
                             capability.downgrade(&Time { epoch, event: w });
                         }
                     }
-                    activator.activate_after(PENDING_POLL);
+                    let wait = rd
+                        .next_ready()
+                        .map_or(PENDING_POLL, |at| at.saturating_duration_since(Instant::now()).min(PENDING_POLL));
+                    activator.activate_after(wait);
                 }
             }
         }

@@ -148,15 +148,24 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
             WindowSpec::Sliding { size_ms, slide_ms } => {
                 Mode::Panes { pane_ms: slide_ms, size_ms, panes: BTreeMap::new(), extras: BTreeMap::new() }
             }
-            WindowSpec::Session { gap_ms } => {
-                Mode::Sessions { gap_ms, sessions: HashTable::new(), ends: BTreeSet::new(), fired_ends: BTreeSet::new(), caps: CapabilitySet::new(), open: 0 }
-            }
+            WindowSpec::Session { gap_ms } => Mode::Sessions {
+                gap_ms,
+                sessions: HashTable::new(),
+                ends: BTreeSet::new(),
+                fired_ends: BTreeSet::new(),
+                caps: CapabilitySet::new(),
+                open: 0,
+            },
         };
         WindowCore { agg, lateness, mode, caps: BTreeMap::new(), fired: EventTime::MIN, _d: std::marker::PhantomData }
     }
 
     /// Ensures a capability for output time `at` exists, minted by `mint` (from the stamp).
-    fn hold(caps: &mut BTreeMap<u64, CapabilitySet<Time>>, at: u64, mint: &mut impl FnMut(u64) -> timely::dataflow::operators::Capability<Time>) {
+    fn hold(
+        caps: &mut BTreeMap<u64, CapabilitySet<Time>>,
+        at: u64,
+        mint: &mut impl FnMut(u64) -> timely::dataflow::operators::Capability<Time>,
+    ) {
         let set = caps.entry(at).or_default();
         if set.is_empty() {
             set.insert(mint(at));
@@ -224,7 +233,8 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                                 if end > fired {
                                     Self::hold(caps, end - 1, mint);
                                 }
-                                let acc = extras.entry(end).or_insert_with(KeyTable::new).entry(key.clone(), || agg.create());
+                                let acc =
+                                    extras.entry(end).or_insert_with(KeyTable::new).entry(key.clone(), || agg.create());
                                 agg.add(acc, &r);
                                 if end <= fired {
                                     touched.push((end, key.clone()));
@@ -479,9 +489,10 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
 
     fn state_size(&self) -> (u64, u64) {
         match &self.mode {
-            Mode::Panes { panes, extras, .. } => panes.values().chain(extras.values()).fold((0, 0), |(b, k), t| {
-                (b + t.bytes() as u64, k + t.len() as u64)
-            }),
+            Mode::Panes { panes, extras, .. } => panes
+                .values()
+                .chain(extras.values())
+                .fold((0, 0), |(b, k), t| (b + t.bytes() as u64, k + t.len() as u64)),
             Mode::Sessions { sessions, open, .. } => {
                 let per = std::mem::size_of::<Session<A::Acc>>();
                 let bytes = sessions.capacity() * (std::mem::size_of::<(K, Vec<Session<A::Acc>>)>() + 1) + open * per;
@@ -530,7 +541,8 @@ where
             let mut late_handle = late_out.activate();
             input.for_each_stamp(|cap, data| {
                 let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
-                let mut mint = |at: u64| cap.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) }, 0);
+                let mut mint =
+                    |at: u64| cap.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) }, 0);
                 for batch in data {
                     core.apply(stamp, batch, &key_fn, &mut mint, &mut late, &mut refired, &mut counts);
                 }

@@ -199,6 +199,8 @@ pub fn generator(events: u64, seed: u64, late_fraction: f64) -> rill::Result<Fra
 pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
     let generator = match input {
         Input::Generate { events, seed, late_fraction } => Some(Arc::new(generator(*events, *seed, *late_fraction)?)),
+        Input::Fraud(config) => Some(Arc::new(Fraud::new(config.clone())?)),
+        Input::Sensors(_) => return Err(rill::Error::Config("this job reads fraud events".into())),
         Input::Csv(_) if opts.rate.is_some() => {
             return Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()));
         }
@@ -206,7 +208,7 @@ pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
     };
     let csv = match input {
         Input::Csv(p) => Some(p.clone()),
-        Input::Generate { .. } => None,
+        _ => None,
     };
     let total = generator.as_ref().map_or(0, |g| g.config().events);
     let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);

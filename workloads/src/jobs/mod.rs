@@ -41,6 +41,10 @@ pub enum Input {
     },
     /// A CSV file written by `rill-bench gen` (or anything with the same header).
     Csv(PathBuf),
+    /// The sensors generator with a full configuration (other jobs refuse it).
+    Sensors(crate::sensors::SensorsConfig),
+    /// The fraud generator with a full configuration (other jobs refuse it).
+    Fraud(crate::fraud::FraudConfig),
 }
 
 /// How a job runs.

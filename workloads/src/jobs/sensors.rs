@@ -195,9 +195,8 @@ pub fn room_windows<'s>(
         .window(WindowSpec::tumbling(window_ms))
         .allowed_lateness(allowed_lateness_ms)
         .aggregate("room-windows", TempStats);
-    let rows = results.map(|w: WindowResult<u32, TempAcc>| {
-        RoomWindow::from_acc(w.key, w.window.start.0, w.window.end.0, &w.value)
-    });
+    let rows = results
+        .map(|w: WindowResult<u32, TempAcc>| RoomWindow::from_acc(w.key, w.window.start.0, w.window.end.0, &w.value));
     (rows, late)
 }
 
@@ -213,6 +212,8 @@ pub fn run_sensors(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> 
     }
     let generator = match input {
         Input::Generate { events, seed, late_fraction } => Some(Arc::new(generator(*events, *seed, *late_fraction)?)),
+        Input::Sensors(config) => Some(Arc::new(Sensors::new(config.clone())?)),
+        Input::Fraud(_) => return Err(rill::Error::Config("this job reads sensors events".into())),
         Input::Csv(_) if opts.rate.is_some() => {
             return Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()));
         }
@@ -220,7 +221,7 @@ pub fn run_sensors(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> 
     };
     let csv: Option<&Path> = match input {
         Input::Csv(p) => Some(p),
-        Input::Generate { .. } => None,
+        _ => None,
     };
     let total = generator.as_ref().map_or(0, |g| g.config().events);
     let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
@@ -229,8 +230,14 @@ pub fn run_sensors(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> 
     let rows = Counter::new();
     let late_rows = Counter::new();
     let start = Instant::now();
-    let (opts2, csv, rows2, late2, log2, samples2) =
-        (opts.clone(), csv.map(Path::to_owned), rows.clone(), late_rows.clone(), Arc::clone(&log), Arc::clone(&samples));
+    let (opts2, csv, rows2, late2, log2, samples2) = (
+        opts.clone(),
+        csv.map(Path::to_owned),
+        rows.clone(),
+        late_rows.clone(),
+        Arc::clone(&log),
+        Arc::clone(&samples),
+    );
     let outcome = rill::execute(JobConfig::with_workers(opts.workers), move |df| {
         let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
         let readings = match (&generator, &csv) {
