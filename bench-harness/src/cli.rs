@@ -201,6 +201,10 @@ pub struct RunArgs {
     /// Shape of the sensors workload (generated input only).
     #[command(flatten)]
     pub shape: SensorsShape,
+    /// How long (µs) an idle worker polls before parking its thread (default: timely's 10 µs).
+    /// Longer keeps caches warm and latency low between open-loop arrivals, burning idle CPU.
+    #[arg(long)]
+    pub idle_spin_us: Option<u64>,
 }
 
 /// Arguments of `baseline`.

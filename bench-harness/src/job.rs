@@ -51,6 +51,9 @@ pub fn options(args: &RunArgs) -> JobOptions {
     o.output.clone_from(&args.output);
     o.late_output.clone_from(&args.late_output);
     o.rate = args.rate;
+    if let Some(us) = args.idle_spin_us {
+        o.idle_spin = std::time::Duration::from_micros(us);
+    }
     o
 }
 

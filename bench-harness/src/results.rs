@@ -191,6 +191,12 @@ pub struct OperatorFigures {
     pub state_bytes: u64,
     /// Keys in state.
     pub state_keys: u64,
+    /// Largest state held during the run (bytes, summed over worker instances).
+    #[serde(default)]
+    pub peak_state_bytes: u64,
+    /// Keys in state when that peak was reached.
+    #[serde(default)]
+    pub peak_state_keys: u64,
 }
 
 impl From<&rill::runtime::metrics::OperatorSnapshot> for OperatorFigures {
@@ -206,6 +212,8 @@ impl From<&rill::runtime::metrics::OperatorSnapshot> for OperatorFigures {
             watermark_lag_ms: s.watermark_lag_ms,
             state_bytes: s.state_bytes,
             state_keys: s.state_keys,
+            peak_state_bytes: s.peak_state_bytes,
+            peak_state_keys: s.peak_state_keys,
         }
     }
 }
@@ -323,6 +331,8 @@ mod tests {
             watermark_lag_ms: 0,
             state_bytes: 0,
             state_keys: 0,
+            peak_state_bytes: 0,
+            peak_state_keys: 0,
         }];
         let configuration = Configuration {
             input_kind: "generate".into(),

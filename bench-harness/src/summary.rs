@@ -106,8 +106,18 @@ pub fn run_summary(workload: &str, workers: usize, f: &RunFigures) -> String {
 
 /// The per-operator metrics as an aligned text table.
 pub fn operator_table(ops: &[OperatorFigures]) -> String {
-    let header = ["operator", "inst", "records in", "records out", "late", "wm lag ms", "state bytes", "state keys"];
-    let rows: Vec<[String; 8]> = ops
+    let header = [
+        "operator",
+        "inst",
+        "records in",
+        "records out",
+        "late",
+        "wm lag ms",
+        "peak state bytes",
+        "peak keys",
+        "bytes/key",
+    ];
+    let rows: Vec<[String; 9]> = ops
         .iter()
         .map(|o| {
             [
@@ -117,8 +127,13 @@ pub fn operator_table(ops: &[OperatorFigures]) -> String {
                 thousands(o.records_out),
                 thousands(o.late_records),
                 thousands(o.watermark_lag_ms),
-                thousands(o.state_bytes),
-                thousands(o.state_keys),
+                thousands(o.peak_state_bytes),
+                thousands(o.peak_state_keys),
+                if o.peak_state_keys == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.1}", o.peak_state_bytes as f64 / o.peak_state_keys as f64)
+                },
             ]
         })
         .collect();

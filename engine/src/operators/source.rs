@@ -175,6 +175,8 @@ where
                     break;
                 }
                 batch.clear();
+                // Timely may have taken the previous buffer: give the new one its full size.
+                batch.reserve(BATCH);
                 status = match rd.read(&mut batch, BATCH) {
                     Ok(s) => s,
                     Err(e) => {

@@ -31,11 +31,19 @@ pub struct JobConfig {
     pub workers: usize,
     /// Number of key groups, fixed for the life of the job and its snapshots.
     pub max_parallelism: u32,
+    /// How long an idle worker polls before parking its thread. Parking lets the core sleep,
+    /// and a sleeping core wakes with cold caches and a lower clock: a job that waits for input
+    /// many times a millisecond (open-loop, low-latency) keeps its latency low by spinning
+    /// longer, at the price of the CPU it burns while idle.
+    pub idle_spin: Duration,
 }
+
+/// Default [`JobConfig::idle_spin`]: timely's.
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(timely::WorkerConfig::DEFAULT_IDLE_SPIN_MICROS);
 
 impl Default for JobConfig {
     fn default() -> Self {
-        JobConfig { workers: 1, max_parallelism: DEFAULT_MAX_PARALLELISM }
+        JobConfig { workers: 1, max_parallelism: DEFAULT_MAX_PARALLELISM, idle_spin: DEFAULT_IDLE_SPIN }
     }
 }
 

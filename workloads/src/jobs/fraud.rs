@@ -7,8 +7,8 @@
 //! * `burst`: an alert for each transaction `T` for which the card has at least 11
 //!   transactions (`T` and all with equal timestamps included) in `[T.ts_ms - 60000, T.ts_ms]`.
 //!
-//! How: each transaction is buffered under its timestamp ([`MapState`]) with an event-time
-//! timer there. When the watermark passes `t`, the timer evaluates the group of transactions at
+//! How: each transaction is buffered in its card's state ([`CardState`], one entry per card)
+//! with an event-time timer at its timestamp. When the watermark passes `t`, the timer evaluates the group of transactions at
 //! `t` against what came strictly before (the latest small transaction, and the timestamps of
 //! the last 60 s), then records the group. A cleanup timer 60 s after each group expires what no
 //! rule can use any more, so a card's state never outlives its last minute of activity.
@@ -22,12 +22,12 @@ use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
 use rill::operators::source::SourceOptions;
 use rill::runtime::latency::WatermarkLog;
-use rill::state::{ListState, MapState, StateRegistry, TimeDomain, ValueState};
+use rill::state::{StateRegistry, TimeDomain, ValueState};
 use rill::time::watermark::WatermarkStrategy;
-use rill::{Counter, Dataflow, Event, EventTime, JobConfig, Sink};
+use rill::{Counter, Dataflow, Event, EventTime, Sink};
 use serde::{Deserialize, Serialize};
 
-use super::{Input, JobOptions, JobReport, latency_sink, source_count};
+use super::{Input, JobOptions, JobReport, job_config, latency_sink, source_count};
 use crate::fraud::{Fraud, FraudConfig, Transaction};
 use rill::api::stream::RillStream;
 
@@ -108,15 +108,23 @@ impl CsvRecord for Alert {
     }
 }
 
+/// Everything the rules keep about one card, in one state entry (one lookup per event).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardState {
+    /// Transactions waiting for the watermark: `(ts, amount)`, in arrival order.
+    pending: Vec<(u64, u64)>,
+    /// Timestamps (one per transaction, ascending) of the evaluated last minute.
+    recent: std::collections::VecDeque<u64>,
+    /// Timestamp of the latest evaluated small transaction.
+    last_small: Option<u64>,
+}
+
 /// The rules as a process function over one card's transactions.
 #[derive(Default)]
 pub struct FraudRules {
-    /// Amounts of buffered transactions by timestamp, waiting for the watermark.
-    pending: MapState<u64, Vec<u64>>,
-    /// Timestamps (one per transaction, ascending) of the evaluated last minute.
-    recent: ListState<u64>,
-    /// Timestamp of the latest evaluated small transaction.
-    last_small: ValueState<u64>,
+    card: ValueState<CardState>,
+    /// Amounts of one timestamp's group, reused between timers.
+    group: Vec<u64>,
 }
 
 impl KeyedProcessFunction<u64, Transaction> for FraudRules {
@@ -124,58 +132,61 @@ impl KeyedProcessFunction<u64, Transaction> for FraudRules {
     type Side = ();
 
     fn open(&mut self, state: &mut StateRegistry<'_, u64>) {
-        self.pending = state.map("pending");
-        self.recent = state.list("recent");
-        self.last_small = state.value("last_small");
+        self.card = state.value("card");
     }
 
     fn process_element(&mut self, t: &Transaction, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
-        let mut group = ctx.map_remove(&self.pending, &t.ts_ms).unwrap_or_default();
-        group.push(t.amount_cents);
-        ctx.map_insert(&self.pending, t.ts_ms, group);
+        ctx.value_or_insert_with(&self.card, CardState::default).pending.push((t.ts_ms, t.amount_cents));
         ctx.register_event_time_timer(EventTime(t.ts_ms));
     }
 
     fn on_timer(&mut self, at: EventTime, _: TimeDomain, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
         let now = at.0;
-        let card = *ctx.key();
+        let card_id = *ctx.key();
+        let Some(card) = ctx.value_mut(&self.card) else { return };
         // Forget what the rules can no longer use at `now`.
         let cutoff = now.saturating_sub(HORIZON_MS);
-        ctx.state().list_retain(&self.recent, |&ts| ts >= cutoff);
-        if ctx.value(&self.last_small).is_some_and(|&s| s + HORIZON_MS < now) {
-            ctx.clear_value(&self.last_small);
+        while card.recent.front().is_some_and(|&ts| ts < cutoff) {
+            card.recent.pop_front();
         }
-        let Some(group) = ctx.map_remove(&self.pending, &now) else {
-            self.forget_if_idle(ctx);
-            return;
-        };
-        let burst = ctx.list(&self.recent).len() + group.len() >= BURST_COUNT;
-        let after_small = ctx.value(&self.last_small).is_some_and(|&s| s < now && now <= s + HORIZON_MS);
-        for &amount in &group {
-            if after_small && amount > LARGE_ABOVE {
-                ctx.emit(Alert { card_id: card, ts_ms: now, rule: Rule::SmallThenLarge, amount_cents: amount });
+        if card.last_small.is_some_and(|s| s + HORIZON_MS < now) {
+            card.last_small = None;
+        }
+        // The group of transactions at `now`, evaluated against what came strictly before.
+        self.group.clear();
+        card.pending.retain(|&(ts, amount)| {
+            if ts == now {
+                self.group.push(amount);
             }
-            if burst {
-                ctx.emit(Alert { card_id: card, ts_ms: now, rule: Rule::Burst, amount_cents: amount });
+            ts != now
+        });
+        let mut alerts = Vec::new();
+        if !self.group.is_empty() {
+            let burst = card.recent.len() + self.group.len() >= BURST_COUNT;
+            let after_small = card.last_small.is_some_and(|s| s < now && now <= s + HORIZON_MS);
+            for &amount in &self.group {
+                if after_small && amount > LARGE_ABOVE {
+                    alerts.push(Alert { card_id, ts_ms: now, rule: Rule::SmallThenLarge, amount_cents: amount });
+                }
+                if burst {
+                    alerts.push(Alert { card_id, ts_ms: now, rule: Rule::Burst, amount_cents: amount });
+                }
+                card.recent.push_back(now);
             }
-            ctx.list_push(&self.recent, now);
+            if self.group.iter().any(|&a| a < SMALL_BELOW) {
+                card.last_small = Some(now);
+            }
         }
-        if group.iter().any(|&a| a < SMALL_BELOW) {
-            ctx.set_value(&self.last_small, now);
+        let idle = card.pending.is_empty() && card.recent.is_empty() && card.last_small.is_none();
+        if idle {
+            // Nothing in it can matter any more: the card's state goes.
+            ctx.clear_value(&self.card);
+        } else if !self.group.is_empty() {
+            // Expire this group's traces once no rule can see them.
+            ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
         }
-        // Expire this group's traces once no rule can see them.
-        ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
-    }
-}
-
-impl FraudRules {
-    /// Drops the card's state altogether once nothing in it can matter.
-    fn forget_if_idle(&self, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
-        if ctx.list(&self.recent).is_empty()
-            && ctx.value(&self.last_small).is_none()
-            && ctx.map(&self.pending).is_none_or(|m| m.is_empty())
-        {
-            ctx.state().clear_all_for_current_key();
+        for a in alerts {
+            ctx.emit(a);
         }
     }
 }
@@ -219,7 +230,7 @@ pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
     let start = Instant::now();
     let (opts2, rows2, late2, log2, samples2) =
         (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&log), Arc::clone(&samples));
-    let outcome = rill::execute(JobConfig::with_workers(opts.workers), move |df| {
+    let outcome = rill::execute(job_config(opts), move |df| {
         let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
         let transactions = match (&generator, &csv) {
             (Some(g), _) => {

@@ -65,6 +65,8 @@ pub struct JobOptions {
     /// Open-loop offered rate in events/s over all workers (generated input only); `None` runs
     /// as fast as possible.
     pub rate: Option<u64>,
+    /// How long an idle worker spins before parking (see [`rill::JobConfig::idle_spin`]).
+    pub idle_spin: std::time::Duration,
 }
 
 impl Default for JobOptions {
@@ -77,6 +79,7 @@ impl Default for JobOptions {
             output: None,
             late_output: None,
             rate: None,
+            idle_spin: rill::runtime::DEFAULT_IDLE_SPIN,
         }
     }
 }
@@ -137,6 +140,11 @@ pub(crate) fn latency_sink<'s, D, F>(
             samples.lock().expect("latency samples lock").append(&mut local);
         }
     });
+}
+
+/// The engine configuration of a job run with `opts`.
+pub(crate) fn job_config(opts: &JobOptions) -> rill::JobConfig {
+    rill::JobConfig { workers: opts.workers, idle_spin: opts.idle_spin, ..rill::JobConfig::default() }
 }
 
 /// The events the sources of a finished job read: the sum of `records_out` of the operator

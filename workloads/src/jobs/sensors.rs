@@ -22,11 +22,11 @@ use rill::operators::window::WindowResult;
 use rill::runtime::latency::WatermarkLog;
 use rill::time::watermark::WatermarkStrategy;
 use rill::time::window::WindowSpec;
-use rill::{Counter, Dataflow, Event, EventTime, JobConfig, Sink};
+use rill::{Counter, Dataflow, Event, EventTime, Sink};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 
-use super::{Input, JobOptions, JobReport, latency_sink, source_count};
+use super::{Input, JobOptions, JobReport, job_config, latency_sink, source_count};
 use crate::sensors::{SensorReading, Sensors, SensorsConfig};
 
 /// The name of the job's source operator (its `records_out` are the events read).
@@ -238,7 +238,7 @@ pub fn run_sensors(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> 
         Arc::clone(&log),
         Arc::clone(&samples),
     );
-    let outcome = rill::execute(JobConfig::with_workers(opts.workers), move |df| {
+    let outcome = rill::execute(job_config(opts), move |df| {
         let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
         let readings = match (&generator, &csv) {
             (Some(g), _) => {
