@@ -41,5 +41,5 @@ $bench run sensors --events 10000000 --rooms 1200000 --zipf-exponent 0 --window-
   --json "$out/sensors_state_1m_keys.json"
 
 # 5. The fraud job.
-$bench run fraud --events 20000000 --workers 1 --json "$out/fraud_generated_w1.json"
+$bench run fraud --events 5000000 --workers 1 --json "$out/fraud_generated_w1.json"
 echo "results written to $out/"
