@@ -108,7 +108,7 @@ fn from_report(r: JobReport) -> JobResult {
         rows_out: r.rows_out,
         late_rows: r.late_rows,
         elapsed: r.elapsed,
-        operators: r.metrics.iter().map(OperatorFigures::from).collect(),
+        operators: r.metrics,
         window_latency_ns: r.window_latency_ns,
     }
 }

@@ -167,56 +167,8 @@ impl LatencySummary {
     }
 }
 
-/// One operator's metrics summed over its workers (mirrors
-/// [`rill::runtime::metrics::OperatorSnapshot`], which is not deserialisable).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperatorFigures {
-    /// Operator name.
-    pub name: String,
-    /// Worker instances.
-    pub instances: usize,
-    /// Records received.
-    pub records_in: u64,
-    /// Records emitted.
-    pub records_out: u64,
-    /// Records sent to the late output.
-    pub late_records: u64,
-    /// Least input watermark (ms); `null` once every input ended.
-    pub watermark_ms: Option<u64>,
-    /// Largest event time seen (ms).
-    pub max_event_time_ms: u64,
-    /// Watermark lag behind the newest event (ms).
-    pub watermark_lag_ms: u64,
-    /// Bytes of state.
-    pub state_bytes: u64,
-    /// Keys in state.
-    pub state_keys: u64,
-    /// Largest state held during the run (bytes, summed over worker instances).
-    #[serde(default)]
-    pub peak_state_bytes: u64,
-    /// Keys in state when that peak was reached.
-    #[serde(default)]
-    pub peak_state_keys: u64,
-}
-
-impl From<&rill::runtime::metrics::OperatorSnapshot> for OperatorFigures {
-    fn from(s: &rill::runtime::metrics::OperatorSnapshot) -> Self {
-        OperatorFigures {
-            name: s.name.clone(),
-            instances: s.instances,
-            records_in: s.records_in,
-            records_out: s.records_out,
-            late_records: s.late_records,
-            watermark_ms: s.watermark_ms,
-            max_event_time_ms: s.max_event_time_ms,
-            watermark_lag_ms: s.watermark_lag_ms,
-            state_bytes: s.state_bytes,
-            state_keys: s.state_keys,
-            peak_state_bytes: s.peak_state_bytes,
-            peak_state_keys: s.peak_state_keys,
-        }
-    }
-}
+/// Per-operator metrics of a run: the engine's own snapshot type, which (de)serializes as is.
+pub use rill::runtime::metrics::OperatorSnapshot as OperatorFigures;
 
 /// What a `baseline` measured: one entry per reference point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

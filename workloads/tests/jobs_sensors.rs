@@ -122,3 +122,38 @@ fn run_sensors_csv_equals_generated_and_conserves_rows() {
     assert_eq!(outputs[0], outputs[1], "CSV on 1 and 3 workers");
     assert_eq!(outputs[0], outputs[2], "CSV and generated input");
 }
+
+/// A malformed row stops the job with an error naming the file, line and column, and no output
+/// file is left behind as if it were complete.
+#[test]
+fn malformed_csv_row_fails_the_run_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.csv");
+    let mut text = String::from("ts_ms,sensor_id,room,temp\n");
+    for i in 0..50_000u64 {
+        if i == 40_000 {
+            text.push_str("1700000400000,12,room-7,21.5\n");
+        } else {
+            text.push_str(&format!("{},{},{},21.5\n", 1_700_000_000_000 + i * 10, i % 97, i % 13));
+        }
+    }
+    std::fs::write(&input, text).unwrap();
+    for workers in [1, 2] {
+        let out = dir.path().join(format!("out{workers}.csv"));
+        let late = dir.path().join(format!("late{workers}.csv"));
+        let opts =
+            JobOptions { workers, output: Some(out.clone()), late_output: Some(late.clone()), ..JobOptions::default() };
+        let err = run_sensors(&opts, &Input::Csv(input.clone())).expect_err("a malformed row fails the run");
+        let msg = err.to_string();
+        // The header is line 1, so row 40 000 (0-based) is line 40 002; `room` is column 3.
+        assert!(msg.contains("bad.csv") && msg.contains("line 40002") && msg.contains("column 3"), "{msg}");
+        assert!(msg.contains("room"), "{msg}");
+        assert!(!out.exists() && !late.exists(), "no output file after a failed run");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The live counters of one operator on one worker.
 #[derive(Debug)]
@@ -109,7 +109,7 @@ pub struct MetricsRegistry {
 }
 
 /// The metrics of one operator summed over its workers.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OperatorSnapshot {
     /// The operator's name.
     pub name: String,
@@ -132,8 +132,10 @@ pub struct OperatorSnapshot {
     /// Keys in state, all workers.
     pub state_keys: u64,
     /// Largest state an instance held, summed over workers (bytes).
+    #[serde(default)]
     pub peak_state_bytes: u64,
     /// Keys in state when those peaks were reached, summed over workers.
+    #[serde(default)]
     pub peak_state_keys: u64,
 }
 

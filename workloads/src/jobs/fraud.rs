@@ -14,20 +14,14 @@
 //! rule can use any more, so a card's state never outlives its last minute of activity.
 //! Transactions below their source's watermark are late (the job's late output).
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
-use rill::operators::source::SourceOptions;
-use rill::runtime::latency::WatermarkLog;
 use rill::state::{StateRegistry, TimeDomain, ValueState};
-use rill::time::watermark::WatermarkStrategy;
-use rill::{Counter, Dataflow, Event, EventTime, Sink};
+use rill::{Dataflow, Event, EventTime};
 use serde::{Deserialize, Serialize};
 
-use super::{Input, JobOptions, JobReport, job_config, latency_sink, source_count};
+use super::{Input, JobOptions, JobReport, resolve, run_job};
 use crate::fraud::{Fraud, FraudConfig, Transaction};
 use rill::api::stream::RillStream;
 
@@ -208,60 +202,17 @@ pub fn generator(events: u64, seed: u64, late_fraction: f64) -> rill::Result<Fra
 
 /// Runs the fraud job.
 pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
-    let generator = match input {
-        Input::Generate { events, seed, late_fraction } => Some(Arc::new(generator(*events, *seed, *late_fraction)?)),
-        Input::Fraud(config) => Some(Arc::new(Fraud::new(config.clone())?)),
-        Input::Sensors(_) => return Err(rill::Error::Config("this job reads fraud events".into())),
-        Input::Csv(_) if opts.rate.is_some() => {
-            return Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()));
-        }
-        Input::Csv(_) => None,
-    };
-    let csv = match input {
-        Input::Csv(p) => Some(p.clone()),
+    let source = resolve(opts, input, "fraud", |input| match input {
+        Input::Generate { events, seed, late_fraction } => Some(generator(*events, *seed, *late_fraction)),
+        Input::Fraud(config) => Some(Fraud::new(config.clone())),
         _ => None,
-    };
-    let total = generator.as_ref().map_or(0, |g| g.config().events);
-    let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
-    let log = Arc::new(WatermarkLog::new(opts.workers));
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let rows = Counter::new();
-    let late_rows = Counter::new();
-    let start = Instant::now();
-    let (opts2, rows2, late2, log2, samples2) =
-        (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&log), Arc::clone(&samples));
-    let outcome = rill::execute(job_config(opts), move |df| {
-        let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
-        let transactions = match (&generator, &csv) {
-            (Some(g), _) => {
-                let g = Arc::clone(g);
-                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<Transaction>| g.fill(r, out);
-                match opts2.rate {
-                    Some(rate) => df.generator_source_at_rate(SOURCE, total, rate, start, options, fill),
-                    None => df.generator_source(SOURCE, total, options, fill),
-                }
-            }
-            (None, Some(path)) => df.csv_source::<Transaction>(SOURCE, path, options),
-            (None, None) => unreachable!("input is generated or a file"),
-        };
-        let (alerts, late) = alerts(df, transactions);
-        if let Some(path) = &opts2.output {
-            alerts.clone().sink_csv(df, path);
-        }
-        latency_sink(alerts.clone(), Arc::clone(&log2), Arc::clone(&samples2), |a: &Alert| a.ts_ms);
-        alerts.count_into(df, &rows2);
-        if let Some(path) = &opts2.late_output {
-            late.clone().sink_csv(df, path);
-        }
-        late.count_into(df, &late2);
     })?;
-    let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
-    Ok(JobReport {
-        events_in: source_count(&outcome.metrics, SOURCE),
-        rows_out: rows.get(),
-        late_rows: late_rows.get(),
-        elapsed: outcome.elapsed,
-        metrics: outcome.metrics,
-        window_latency_ns,
-    })
+    fn dataflow<'s>(
+        df: &Dataflow<'s>,
+        transactions: RillStream<'s, Transaction>,
+        _: &JobOptions,
+    ) -> (RillStream<'s, Alert>, RillStream<'s, Transaction>) {
+        alerts(df, transactions)
+    }
+    run_job(opts, SOURCE, source, dataflow, |a: &Alert| a.ts_ms)
 }

@@ -20,12 +20,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rill::api::stream::RillStream;
+use rill::api::stream::{Data, RillStream};
+use rill::csv::CsvRecord;
+use rill::operators::source::SourceOptions;
 use rill::runtime::latency::WatermarkLog;
 use rill::runtime::metrics::OperatorSnapshot;
 use rill::time::Event;
+use rill::time::watermark::WatermarkStrategy;
+use rill::{Counter, Dataflow, Sink};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::Operator;
+
+use crate::Generator;
 
 /// Where a job's events come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +106,91 @@ pub struct JobReport {
     /// One sample per result row whose event time marks a watermark crossing (window ends,
     /// timer firings): ns from the job's watermark passing it to the row leaving the job.
     pub window_latency_ns: Vec<u64>,
+}
+
+/// A job's input once resolved: a generator shared by the workers, or a CSV file.
+pub(crate) enum Source<G> {
+    Generated(Arc<G>),
+    Csv(PathBuf),
+}
+
+/// Resolves `input` for a job whose own generated inputs `generated` recognises (and builds).
+pub(crate) fn resolve<G>(
+    opts: &JobOptions,
+    input: &Input,
+    job: &str,
+    generated: impl FnOnce(&Input) -> Option<rill::Result<G>>,
+) -> rill::Result<Source<G>> {
+    match input {
+        Input::Csv(_) if opts.rate.is_some() => {
+            Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()))
+        }
+        Input::Csv(path) => Ok(Source::Csv(path.clone())),
+        other => match generated(other) {
+            Some(g) => Ok(Source::Generated(Arc::new(g?))),
+            None => Err(rill::Error::Config(format!("the {job} job cannot read {other:?}"))),
+        },
+    }
+}
+
+/// A job's dataflow from its input stream to its result rows and late input records.
+pub(crate) type JobDataflow<T, O> =
+    for<'s> fn(&Dataflow<'s>, RillStream<'s, T>, &JobOptions) -> (RillStream<'s, O>, RillStream<'s, T>);
+
+/// Runs a job: the source named `source_name` over `source`, the job's `dataflow`, and the
+/// sinks `opts` asks for, plus a row counter and a latency probe that reads each row's
+/// watermark crossing with `crossing_of`.
+pub(crate) fn run_job<G, T, O>(
+    opts: &JobOptions,
+    source_name: &'static str,
+    source: Source<G>,
+    dataflow: JobDataflow<T, O>,
+    crossing_of: fn(&O) -> u64,
+) -> rill::Result<JobReport>
+where
+    G: Generator<Event = T> + Send + 'static,
+    T: Data + Event + CsvRecord,
+    O: Data + Event + CsvRecord,
+{
+    let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
+    let log = Arc::new(WatermarkLog::new(opts.workers));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let (rows, late_rows) = (Counter::new(), Counter::new());
+    let start = Instant::now();
+    let (opts2, rows2, late2, samples2) = (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&samples));
+    let outcome = rill::execute(job_config(opts), move |df| {
+        let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log)) };
+        let input = match &source {
+            Source::Generated(g) => {
+                let (g, total) = (Arc::clone(g), g.events());
+                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<T>| g.fill(r, out);
+                match opts2.rate {
+                    Some(rate) => df.generator_source_at_rate(source_name, total, rate, start, options, fill),
+                    None => df.generator_source(source_name, total, options, fill),
+                }
+            }
+            Source::Csv(path) => df.csv_source::<T>(source_name, path, options),
+        };
+        let (rows, late) = dataflow(df, input, &opts2);
+        if let Some(path) = &opts2.output {
+            rows.clone().sink_csv(df, path);
+        }
+        latency_sink(rows.clone(), Arc::clone(&log), Arc::clone(&samples2), crossing_of);
+        rows.count_into(df, &rows2);
+        if let Some(path) = &opts2.late_output {
+            late.clone().sink_csv(df, path);
+        }
+        late.count_into(df, &late2);
+    })?;
+    let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
+    Ok(JobReport {
+        events_in: source_count(&outcome.metrics, source_name),
+        rows_out: rows.get(),
+        late_rows: late_rows.get(),
+        elapsed: outcome.elapsed,
+        metrics: outcome.metrics,
+        window_latency_ns,
+    })
 }
 
 /// Records, for each row, the time from the job's watermark passing `crossing_of(row)` to the

@@ -10,23 +10,16 @@
 //! the order of summation: the average is rounded once, to thousandths of a degree, half away
 //! from zero. The accumulator is 24 bytes per room and window ([`TempStats`]).
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
 use rill::api::aggregate::AggregateFunction;
 use rill::api::stream::{RillStream, StreamExt, WindowOutput};
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_i64, write_u64};
-use rill::operators::source::SourceOptions;
 use rill::operators::window::WindowResult;
-use rill::runtime::latency::WatermarkLog;
-use rill::time::watermark::WatermarkStrategy;
 use rill::time::window::WindowSpec;
-use rill::{Counter, Dataflow, Event, EventTime, Sink};
+use rill::{Dataflow, Event, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 
-use super::{Input, JobOptions, JobReport, job_config, latency_sink, source_count};
+use super::{Input, JobOptions, JobReport, resolve, run_job};
 use crate::sensors::{SensorReading, Sensors, SensorsConfig};
 
 /// The name of the job's source operator (its `records_out` are the events read).
@@ -210,66 +203,17 @@ pub fn run_sensors(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> 
     if opts.window_ms == 0 {
         return Err(rill::Error::Config("--window-ms must be positive".into()));
     }
-    let generator = match input {
-        Input::Generate { events, seed, late_fraction } => Some(Arc::new(generator(*events, *seed, *late_fraction)?)),
-        Input::Sensors(config) => Some(Arc::new(Sensors::new(config.clone())?)),
-        Input::Fraud(_) => return Err(rill::Error::Config("this job reads sensors events".into())),
-        Input::Csv(_) if opts.rate.is_some() => {
-            return Err(rill::Error::Config("a fixed rate (--rate) needs generated input, not --input".into()));
-        }
-        Input::Csv(_) => None,
-    };
-    let csv: Option<&Path> = match input {
-        Input::Csv(p) => Some(p),
+    let source = resolve(opts, input, "sensors", |input| match input {
+        Input::Generate { events, seed, late_fraction } => Some(generator(*events, *seed, *late_fraction)),
+        Input::Sensors(config) => Some(Sensors::new(config.clone())),
         _ => None,
-    };
-    let total = generator.as_ref().map_or(0, |g| g.config().events);
-    let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
-    let log = Arc::new(WatermarkLog::new(opts.workers));
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let rows = Counter::new();
-    let late_rows = Counter::new();
-    let start = Instant::now();
-    let (opts2, csv, rows2, late2, log2, samples2) = (
-        opts.clone(),
-        csv.map(Path::to_owned),
-        rows.clone(),
-        late_rows.clone(),
-        Arc::clone(&log),
-        Arc::clone(&samples),
-    );
-    let outcome = rill::execute(job_config(opts), move |df| {
-        let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log2)) };
-        let readings = match (&generator, &csv) {
-            (Some(g), _) => {
-                let g = Arc::clone(g);
-                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<SensorReading>| g.fill(r, out);
-                match opts2.rate {
-                    Some(rate) => df.generator_source_at_rate(SOURCE, total, rate, start, options, fill),
-                    None => df.generator_source(SOURCE, total, options, fill),
-                }
-            }
-            (None, Some(path)) => df.csv_source::<SensorReading>(SOURCE, path, options),
-            (None, None) => unreachable!("input is generated or a file"),
-        };
-        let (windows, late) = room_windows(df, readings, opts2.window_ms, opts2.allowed_lateness_ms);
-        if let Some(path) = &opts2.output {
-            windows.clone().sink_csv(df, path);
-        }
-        latency_sink(windows.clone(), Arc::clone(&log2), Arc::clone(&samples2), |w: &RoomWindow| w.window_end_ms);
-        windows.count_into(df, &rows2);
-        if let Some(path) = &opts2.late_output {
-            late.clone().sink_csv(df, path);
-        }
-        late.count_into(df, &late2);
     })?;
-    let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
-    Ok(JobReport {
-        events_in: source_count(&outcome.metrics, SOURCE),
-        rows_out: rows.get(),
-        late_rows: late_rows.get(),
-        elapsed: outcome.elapsed,
-        metrics: outcome.metrics,
-        window_latency_ns,
-    })
+    fn dataflow<'s>(
+        df: &Dataflow<'s>,
+        readings: RillStream<'s, SensorReading>,
+        opts: &JobOptions,
+    ) -> (RillStream<'s, RoomWindow>, RillStream<'s, SensorReading>) {
+        room_windows(df, readings, opts.window_ms, opts.allowed_lateness_ms)
+    }
+    run_job(opts, SOURCE, source, dataflow, |w: &RoomWindow| w.window_end_ms)
 }
