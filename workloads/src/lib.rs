@@ -34,6 +34,7 @@ mod timing;
 
 pub mod fraud;
 pub mod jobs;
+pub mod nexmark;
 pub mod sensors;
 
 pub use export::{CHUNK_EVENTS, export_generated, write_csv};
