@@ -48,7 +48,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_fixed, write_u64};
 use rill::{Event, EventTime};
 use serde::{Deserialize, Serialize};
 
@@ -105,13 +105,7 @@ impl CsvRecord for SensorReading {
         out.push(b',');
         write_u64(out, u64::from(self.room));
         out.push(b',');
-        if self.temp_dc < 0 {
-            out.push(b'-');
-        }
-        let tenths = self.temp_dc.unsigned_abs();
-        write_u64(out, u64::from(tenths / 10));
-        out.push(b'.');
-        out.push(b'0' + (tenths % 10) as u8);
+        write_fixed(out, i64::from(self.temp_dc), 1);
     }
 }
 

@@ -10,7 +10,7 @@ mod reader;
 mod row;
 
 pub use reader::{BUF_SIZE, CHUNK_SIZE, CsvFileReader};
-pub use row::{CsvRow, FieldError, write_escaped, write_f64_fixed, write_i64, write_u64};
+pub use row::{CsvRow, FieldError, write_escaped, write_f64_fixed, write_fixed, write_i64, write_u64};
 
 /// A record that can be read from and written to one CSV row.
 pub trait CsvRecord: Sized {

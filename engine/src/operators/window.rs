@@ -46,7 +46,7 @@ use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
 use crate::state::{Key, KeyGroup, hash_key};
 use crate::time::window::{Window, WindowSpec};
-use crate::time::{Epoch, Event, EventTime, Time, watermark};
+use crate::time::{Event, EventTime, Time, watermark};
 
 /// One window's result for one key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -564,7 +564,7 @@ where
                     return;
                 }
                 let cap = caps.iter().min_by_key(|c| c.time().epoch).expect("a pending window holds a capability");
-                let t = Time { epoch: cap.time().epoch.max(Epoch(0)), event: EventTime(at.max(cap.time().event.0)) };
+                let t = Time { epoch: cap.time().epoch, event: EventTime(at.max(cap.time().event.0)) };
                 let cap = cap.delayed(&t);
                 counts.records_out += results.len() as u64;
                 results_handle.give(&cap, results);

@@ -12,7 +12,7 @@
 
 use rill::api::aggregate::AggregateFunction;
 use rill::api::stream::{RillStream, StreamExt, WindowOutput};
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_i64, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_fixed, write_u64};
 use rill::operators::window::WindowResult;
 use rill::time::window::WindowSpec;
 use rill::{Dataflow, Event, EventTime};
@@ -118,22 +118,6 @@ impl Event for RoomWindow {
     }
 }
 
-fn write_fixed(out: &mut Vec<u8>, v: i64, decimals: u32) {
-    let scale = 10i64.pow(decimals);
-    if v < 0 {
-        out.push(b'-');
-    }
-    let a = v.unsigned_abs();
-    write_u64(out, a / scale as u64);
-    out.push(b'.');
-    let frac = a % scale as u64;
-    let digits = frac.to_string();
-    for _ in digits.len()..decimals as usize {
-        out.push(b'0');
-    }
-    out.extend_from_slice(digits.as_bytes());
-}
-
 impl CsvRecord for RoomWindow {
     const COLUMNS: &'static [&'static str] =
         &["room", "window_start_ms", "window_end_ms", "count", "avg_temp", "min_temp", "max_temp"];
@@ -166,7 +150,6 @@ impl CsvRecord for RoomWindow {
         write_fixed(out, i64::from(self.min_dc), 1);
         out.push(b',');
         write_fixed(out, i64::from(self.max_dc), 1);
-        let _ = write_i64;
     }
 }
 
