@@ -117,7 +117,9 @@ impl Counter {
 /// Sinks on Rill streams; see the [module docs](self).
 pub trait Sink<'s, D> {
     /// Writes the stream as CSV to `path`, one file for all workers, renamed into place when
-    /// the job completes without failure.
+    /// the job completes without failure. Every worker of the job builds this sink (as a job
+    /// builder does when it builds the same dataflow on each worker): the file is committed when
+    /// all of them have seen their input end.
     fn sink_csv(self, df: &Dataflow<'s>, path: impl AsRef<Path>)
     where
         D: CsvRecord;
@@ -155,8 +157,9 @@ impl<'s, D: 'static> Sink<'s, D> for Stream<'s, Time, Vec<D>> {
     {
         let path = path.as_ref();
         let key = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        let file =
-            df.shared().shared_object(&format!("csv-sink:{}", key.display()), || CsvFile::new(path, options.append));
+        let file = df
+            .shared()
+            .shared_object(&format!("csv-sink:{}", key.display()), || CsvFile::new(path, options.append, df.peers()));
         file.register::<D>(df.shared(), df.worker_index());
         let logic = CsvLogic { file, shared: Arc::clone(df.shared()), buf: Vec::new(), _record: PhantomData::<D> };
         build_sink(self, df, "CsvSink", logic);
@@ -230,6 +233,8 @@ struct CsvFile {
     /// Where rows are written: `<target>.tmp`, or `target` itself in append mode.
     write_path: PathBuf,
     append: bool,
+    /// The job's workers: the file is committed once this many sinks have seen their input end.
+    workers: usize,
     state: Mutex<CsvFileState>,
 }
 
@@ -247,7 +252,7 @@ struct CsvFileState {
 }
 
 impl CsvFile {
-    fn new(target: &Path, append: bool) -> Self {
+    fn new(target: &Path, append: bool, workers: usize) -> Self {
         let write_path = if append {
             target.to_owned()
         } else {
@@ -255,7 +260,7 @@ impl CsvFile {
             name.push(".tmp");
             target.with_file_name(name)
         };
-        CsvFile { target: target.to_owned(), write_path, append, state: Mutex::new(CsvFileState::default()) }
+        CsvFile { target: target.to_owned(), write_path, append, workers, state: Mutex::new(CsvFileState::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CsvFileState> {
@@ -324,10 +329,8 @@ impl CsvFile {
     fn finish(&self, shared: &JobShared) {
         let mut st = self.lock();
         st.finished += 1;
-        // Every worker registered while building the dataflow, before any sink could see its
-        // input end: timely holds the frontier back until every worker has built and run its
-        // sources, so `workers` is complete here.
-        if st.finished < st.workers.len() || st.closed {
+        // Each of the job's workers builds one sink on this file; the last to finish commits.
+        if st.finished < self.workers || st.closed {
             return;
         }
         st.closed = true;
