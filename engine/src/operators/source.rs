@@ -8,9 +8,9 @@
 //! what "late" means in Rill, decided at the source and so independent of scheduling.
 //!
 //! Idleness: a live source whose reader reports [`ReadStatus::Pending`] for longer than the
-//! strategy's `idle_timeout` is *idle*: its capability then follows the least watermark of the
-//! job's other active instances of the same source, so an idle partition does not stall
-//! windows forever. A reader may also declare "no data before `t`" explicitly
+//! strategy's `idle_timeout` is *idle*: its capability then follows the source's combined
+//! watermark, the least over the active instances (the furthest instance's once all are idle,
+//! as in Flink), so an idle partition does not stall windows forever. A reader may also declare "no data before `t`" explicitly
 //! ([`SourceReader::declared_watermark`]). Data arriving after idleness resumes normal tracking
 //! (records older than the advanced watermark are then late, as in Flink).
 //!
@@ -85,10 +85,18 @@ pub trait SourceReader: 'static {
 }
 
 /// The watermarks of all instances of one source, for idleness.
+///
+/// `combined` is the source's watermark as the job sees it with idle instances left out: the
+/// highest value reached by the least watermark of the active instances, or, while every
+/// instance is idle, by the furthest instance's watermark (as Flink's watermark valve does).
+/// Instances republish it whenever one of them advances, goes idle or finishes, and idle
+/// instances follow it; keeping it on the board rather than reading the others' watermarks
+/// makes following it independent of when they poll.
 #[derive(Debug)]
 struct SourceBoard {
     watermarks: Vec<AtomicU64>,
     idle: Vec<AtomicBool>,
+    combined: AtomicU64,
 }
 
 impl SourceBoard {
@@ -96,16 +104,31 @@ impl SourceBoard {
         SourceBoard {
             watermarks: (0..instances).map(|_| AtomicU64::new(0)).collect(),
             idle: (0..instances).map(|_| AtomicBool::new(false)).collect(),
+            combined: AtomicU64::new(0),
         }
     }
 
-    /// The least watermark among the other active (not idle, not finished) instances.
-    fn min_active_other(&self, me: usize) -> Option<u64> {
-        (0..self.watermarks.len())
-            .filter(|&i| i != me && !self.idle[i].load(Ordering::Acquire))
+    /// Records `worker`'s watermark (or its end, `u64::MAX`) and republishes the combined one.
+    fn set(&self, worker: usize, watermark: u64, idle: bool) {
+        self.watermarks[worker].store(watermark, Ordering::Release);
+        self.idle[worker].store(idle, Ordering::Release);
+        let active_min = (0..self.watermarks.len())
+            .filter(|&i| !self.idle[i].load(Ordering::Acquire))
             .map(|i| self.watermarks[i].load(Ordering::Acquire))
             .filter(|&w| w != u64::MAX)
-            .min()
+            .min();
+        // With every instance idle, the furthest one sets the pace (Flink's watermark valve does
+        // the same when its last active channel goes idle).
+        let m = active_min
+            .or_else(|| self.watermarks.iter().map(|w| w.load(Ordering::Acquire)).filter(|&w| w != u64::MAX).max());
+        if let Some(m) = m {
+            self.combined.fetch_max(m, Ordering::AcqRel);
+        }
+    }
+
+    /// The watermark an idle instance may follow.
+    fn combined(&self) -> u64 {
+        self.combined.load(Ordering::Acquire)
     }
 }
 
@@ -157,7 +180,7 @@ where
         move |output| {
             let Some(capability) = cap.as_mut() else { return };
             let finish = |cap: &mut Option<_>, log: &Option<Arc<WatermarkLog>>| {
-                board.watermarks[worker].store(u64::MAX, Ordering::Release);
+                board.set(worker, u64::MAX, false);
                 if let Some(log) = log {
                     log.record(worker, u64::MAX, Instant::now());
                 }
@@ -193,7 +216,7 @@ where
                     last_data = Instant::now();
                     if idle {
                         idle = false;
-                        board.idle[worker].store(false, Ordering::Release);
+                        board.set(worker, tracker.current().0, false);
                     }
                 }
                 let mut advanced = tracker.advance();
@@ -201,7 +224,7 @@ where
                     advanced = tracker.advance_to(t).or(advanced);
                 }
                 if let Some(w) = advanced {
-                    board.watermarks[worker].store(w.0, Ordering::Release);
+                    board.set(worker, w.0, idle);
                     if let Some(log) = &watermark_log {
                         log.record(worker, w.0, rd.scheduled_time().unwrap_or_else(Instant::now));
                     }
@@ -223,12 +246,10 @@ where
                     {
                         if !idle {
                             idle = true;
-                            board.idle[worker].store(true, Ordering::Release);
+                            board.set(worker, tracker.current().0, true);
                         }
-                        if let Some(w) = board.min_active_other(worker)
-                            && let Some(w) = tracker.advance_to(EventTime(w))
-                        {
-                            board.watermarks[worker].store(w.0, Ordering::Release);
+                        if let Some(w) = tracker.advance_to(EventTime(board.combined())) {
+                            board.set(worker, w.0, true);
                             if let Some(log) = &watermark_log {
                                 log.record(worker, w.0, Instant::now());
                             }
