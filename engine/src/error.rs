@@ -48,6 +48,38 @@ pub enum Error {
     /// A worker thread failed (panicked) while running the dataflow.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// A snapshot file (chunk data or manifest) is damaged: bad magic, checksum mismatch,
+    /// truncation, or contents that disagree with the manifest.
+    #[error("corrupt snapshot {path} at byte {offset}: {reason}")]
+    CorruptSnapshot {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset in the file where the damage was found (the chunk's start for chunks).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A snapshot file was written in a format version this build cannot read.
+    #[error("{path}: snapshot format version {found}, this build reads up to {supported}")]
+    SnapshotVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build supports.
+        supported: u32,
+    },
+    /// No usable checkpoint exists in a snapshot directory.
+    #[error("no usable checkpoint in {dir}: {reason}")]
+    NoSnapshot {
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// Why each candidate was rejected, or that there were none.
+        reason: String,
+    },
+    /// The snapshot writer's I/O thread has stopped (it panicked or was shut down).
+    #[error("snapshot writer stopped: {0}")]
+    SnapshotWriterStopped(String),
 }
 
 impl Error {

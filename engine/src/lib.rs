@@ -10,6 +10,8 @@
 //! * [`state`]: keys hash to key groups; keyed state lives in Rill's store, by key group.
 //! * `operators`: sources, windows, process functions and sinks, each a timely operator.
 //! * [`runtime`]: [`execute`] runs a job on N worker threads and reports its metrics.
+//! * [`snapshot`]: the checkpoint format (checksummed chunks, a manifest written last), an
+//!   asynchronous writer (io_uring, or `pwrite` on a thread), reader with fallback, retention.
 //! * [`csv`]: the CSV row format shared by file sources and sinks.
 //!
 //! Data flows one way: sources stamp batches with their watermark, keyed operators exchange
@@ -19,6 +21,7 @@
 pub mod csv;
 mod error;
 pub mod runtime;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 
