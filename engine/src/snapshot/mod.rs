@@ -75,6 +75,7 @@ mod crc32c;
 mod manifest;
 mod reader;
 mod retention;
+mod summary;
 mod writer;
 
 pub use buf::{ALIGN, AlignedBuf, align_up};
@@ -89,4 +90,5 @@ pub use manifest::{
 };
 pub use reader::{CheckpointInfo, CheckpointStatus, Recovered, SkippedCheckpoint, Snapshot, list};
 pub use retention::{RetentionPlan, apply as apply_retention, plan_retention};
+pub use summary::{CheckpointSummary, StateSummary, summarize};
 pub use writer::{Backend, BackendKind, CheckpointReport, Chunk, SnapshotWriter, WriterHandle, WriterOptions};
