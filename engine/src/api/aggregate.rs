@@ -162,57 +162,37 @@ impl<In, N: Number, F: Fn(&In) -> N + Clone + 'static> AggregateFunction<In> for
     }
 }
 
-impl<In, N: Number, F: Fn(&In) -> N + Clone + 'static> AggregateFunction<In> for Min<F> {
-    type Acc = Option<N>;
-    type Out = Option<N>;
-    #[inline]
-    fn create(&self) -> Option<N> {
-        None
-    }
-    #[inline]
-    fn add(&self, acc: &mut Option<N>, input: &In) {
-        let v = (self.field)(input);
-        self.merge(acc, &Some(v));
-    }
-    #[inline]
-    fn merge(&self, acc: &mut Option<N>, other: &Option<N>) {
-        if let Some(o) = *other
-            && acc.is_none_or(|a| o < a)
-        {
-            *acc = Some(o);
+/// Min and Max: keep the value that compares `$op` against the one held.
+macro_rules! extreme_aggregate {
+    ($name:ident, $op:tt) => {
+        impl<In, N: Number, F: Fn(&In) -> N + Clone + 'static> AggregateFunction<In> for $name<F> {
+            type Acc = Option<N>;
+            type Out = Option<N>;
+            #[inline]
+            fn create(&self) -> Option<N> {
+                None
+            }
+            #[inline]
+            fn add(&self, acc: &mut Option<N>, input: &In) {
+                self.merge(acc, &Some((self.field)(input)));
+            }
+            #[inline]
+            fn merge(&self, acc: &mut Option<N>, other: &Option<N>) {
+                if let Some(o) = *other
+                    && acc.is_none_or(|a| o $op a)
+                {
+                    *acc = Some(o);
+                }
+            }
+            #[inline]
+            fn result(&self, acc: &Option<N>) -> Option<N> {
+                *acc
+            }
         }
-    }
-    #[inline]
-    fn result(&self, acc: &Option<N>) -> Option<N> {
-        *acc
-    }
+    };
 }
-
-impl<In, N: Number, F: Fn(&In) -> N + Clone + 'static> AggregateFunction<In> for Max<F> {
-    type Acc = Option<N>;
-    type Out = Option<N>;
-    #[inline]
-    fn create(&self) -> Option<N> {
-        None
-    }
-    #[inline]
-    fn add(&self, acc: &mut Option<N>, input: &In) {
-        let v = (self.field)(input);
-        self.merge(acc, &Some(v));
-    }
-    #[inline]
-    fn merge(&self, acc: &mut Option<N>, other: &Option<N>) {
-        if let Some(o) = *other
-            && acc.is_none_or(|a| o > a)
-        {
-            *acc = Some(o);
-        }
-    }
-    #[inline]
-    fn result(&self, acc: &Option<N>) -> Option<N> {
-        *acc
-    }
-}
+extreme_aggregate!(Min, <);
+extreme_aggregate!(Max, >);
 
 impl<In, N: Number, F: Fn(&In) -> N + Clone + 'static> AggregateFunction<In> for Avg<F> {
     type Acc = (N::Wide, u64);
