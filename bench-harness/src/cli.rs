@@ -4,9 +4,12 @@
 //!
 //! ```text
 //! rill-bench gen sensors|fraud --events N [--seed S] [--late-fraction F] --out FILE.csv
+//! rill-bench gen nexmark --events N [--seed S] --out DIR     (DIR/{person,auction,bid}.csv)
 //! rill-bench run sensors|fraud [--input FILE.csv | --events N --seed S [--late-fraction F]]
 //!     [--workers W] [--window-ms MS] [--max-out-of-orderness-ms MS] [--allowed-lateness-ms MS]
 //!     [--output OUT.csv] [--late-output LATE.csv] [--json RESULT.json] [--rate EV_PER_S]
+//! rill-bench run nexmark --query q0|q1|q2 [--input DIR | --events N --seed S]
+//!     [--workers W] [--max-out-of-orderness-ms MS] [--output OUT.csv] [--json RESULT.json] [--rate EV_PER_S]
 //! rill-bench baseline sensors [--events N] [--seed S] [--input FILE.csv] [--json R.json]
 //! ```
 //!
@@ -16,6 +19,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use rill_workloads::jobs::nexmark::Query as NexmarkQuery;
 
 /// Seed used when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 42;
@@ -49,6 +53,8 @@ pub enum Workload {
     Sensors,
     /// Card transactions; per-card fraud rules.
     Fraud,
+    /// Nexmark's persons, auctions and bids; the Nexmark queries (`--query`).
+    Nexmark,
 }
 
 impl Workload {
@@ -57,6 +63,7 @@ impl Workload {
         match self {
             Workload::Sensors => "sensors",
             Workload::Fraud => "fraud",
+            Workload::Nexmark => "nexmark",
         }
     }
 }
@@ -82,7 +89,8 @@ pub struct GenArgs {
     /// Fraction of events delivered late (default: the generator's).
     #[arg(long)]
     pub late_fraction: Option<f64>,
-    /// The CSV file to write.
+    /// The CSV file to write (nexmark: the directory, created if missing, that receives
+    /// `person.csv`, `auction.csv` and `bid.csv`).
     #[arg(long)]
     pub out: PathBuf,
     /// Shape of the sensors workload.
@@ -122,7 +130,7 @@ impl SensorsShape {
 /// Where a job's events come from.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Read events from this CSV file (as written by `gen`).
+    /// Read events from this CSV file (as written by `gen`; nexmark: the directory `gen` wrote).
     #[arg(long, conflicts_with_all = ["events", "seed", "late_fraction"])]
     pub input: Option<PathBuf>,
     /// Generate this many events (default 10,000,000 when no `--input`).
@@ -171,6 +179,9 @@ impl InputArgs {
 pub struct RunArgs {
     /// Which workload's job to run.
     pub workload: Workload,
+    /// The Nexmark query (q0, q1, q2): required for nexmark, refused for other workloads.
+    #[arg(long, value_parser = parse_query)]
+    pub query: Option<NexmarkQuery>,
     /// The input.
     #[command(flatten)]
     pub input: InputArgs,
@@ -205,6 +216,10 @@ pub struct RunArgs {
     /// Longer keeps caches warm and latency low between open-loop arrivals, burning idle CPU.
     #[arg(long)]
     pub idle_spin_us: Option<u64>,
+}
+
+fn parse_query(s: &str) -> Result<NexmarkQuery, rill::Error> {
+    s.parse()
 }
 
 /// Arguments of `baseline`.
@@ -245,7 +260,25 @@ mod tests {
 
         assert!(parse(&["gen", "sensors", "--events", "10"]).is_err(), "--out is required");
         assert!(parse(&["gen", "sensors", "--out", "x.csv"]).is_err(), "--events is required");
-        assert!(parse(&["gen", "nexmark", "--events", "1", "--out", "x"]).is_err());
+        assert!(parse(&["gen", "bogus", "--events", "1", "--out", "x"]).is_err());
+    }
+
+    #[test]
+    fn nexmark_forms() {
+        let cli = parse(&["gen", "nexmark", "--events", "1000", "--seed", "5", "--out", "dir"]).expect("gen parses");
+        let Command::Gen(g) = cli.command else { panic!("expected gen") };
+        assert_eq!((g.workload, g.events, g.seed, g.out), (Workload::Nexmark, 1000, 5, PathBuf::from("dir")));
+
+        let cli = parse(&["run", "nexmark", "--query", "q2", "--events", "10", "--workers", "2"]).expect("run parses");
+        let Command::Run(r) = cli.command else { panic!("expected run") };
+        assert_eq!((r.workload, r.query, r.workers), (Workload::Nexmark, Some(NexmarkQuery::Q2), 2));
+        assert_eq!(r.input.resolve(), InputSpec::Generate { events: 10, seed: DEFAULT_SEED, late_fraction: None });
+
+        let cli = parse(&["run", "nexmark", "--query", "q0", "--input", "dir"]).expect("run --input parses");
+        let Command::Run(r) = cli.command else { panic!("expected run") };
+        assert_eq!((r.query, r.input.resolve()), (Some(NexmarkQuery::Q0), InputSpec::Csv(PathBuf::from("dir"))));
+
+        assert!(parse(&["run", "nexmark", "--query", "q9"]).is_err(), "unimplemented query");
     }
 
     #[test]

@@ -43,6 +43,9 @@ fn check_late_fraction(f: Option<f64>) -> anyhow::Result<()> {
 /// `gen`: writes a workload to CSV.
 pub fn gen_csv(args: &GenArgs) -> anyhow::Result<()> {
     check_late_fraction(args.late_fraction)?;
+    if args.workload == Workload::Nexmark && args.late_fraction.is_some() {
+        bail!("--late-fraction does not apply to nexmark");
+    }
     let start = Instant::now();
     let rows = if args.shape.is_set() {
         if args.workload != Workload::Sensors {
@@ -95,32 +98,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let spec = args.input.resolve();
     check_late_fraction(args.input.late_fraction)?;
+    job::check_flags(args.workload, args)?;
+    let name = job::run_name(args.workload, args);
     let before = Resources::of_this_process();
-    let spinner = Spinner::start(format!("running {} on {} worker(s)", args.workload.name(), args.workers));
+    let spinner = Spinner::start(format!("running {name} on {} worker(s)", args.workers));
     let result = job::run(args.workload, args);
     spinner.finish();
-    let r = result.with_context(|| format!("running the {} job", args.workload.name()))?;
+    let r = result.with_context(|| format!("running the {name} job"))?;
     let resources = Resources::of_this_process().since(&before);
 
     let mut figures = RunFigures::new(r.events_in, r.rows_out, r.late_rows, r.elapsed, args.workers);
     figures.window_latency = LatencySummary::from_samples(&r.window_latency_ns);
     figures.resources = resources;
     figures.operators = r.operators;
-    print!("{}", summary::run_summary(args.workload.name(), args.workers, &figures));
+    print!("{}", summary::run_summary(&name, args.workers, &figures));
 
     if let Some(json) = &args.json {
         let resolved = job::resolved(args);
+        // Nexmark q0-q2 have no windows.
+        let windowed = args.workload != Workload::Nexmark;
         let configuration = Configuration {
-            window_ms: Some(resolved.window_ms),
+            window_ms: windowed.then_some(resolved.window_ms),
             max_out_of_orderness_ms: Some(resolved.max_out_of_orderness_ms),
-            allowed_lateness_ms: Some(resolved.allowed_lateness_ms),
+            allowed_lateness_ms: windowed.then_some(resolved.allowed_lateness_ms),
             rate: args.rate,
             output: args.output.as_ref().map(|p| p.display().to_string()),
             late_output: args.late_output.as_ref().map(|p| p.display().to_string()),
             ..input_configuration(&spec, args.workers)
         };
-        let file =
-            ResultFile::new("run", args.workload.name(), results_dir(Some(json)), configuration, Figures::Run(figures));
+        let file = ResultFile::new("run", &name, results_dir(Some(json)), configuration, Figures::Run(figures));
         file.write(json).with_context(|| format!("writing {}", json.display()))?;
         println!("result written to {}", json.display());
     }

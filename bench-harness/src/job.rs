@@ -46,7 +46,11 @@ pub fn options(args: &RunArgs) -> JobOptions {
     let mut o = JobOptions::default();
     o.workers = args.workers;
     o.window_ms = args.window_ms.unwrap_or(o.window_ms);
-    o.max_out_of_orderness_ms = args.max_out_of_orderness_ms.unwrap_or(o.max_out_of_orderness_ms);
+    let max_ooo_default = match args.workload {
+        Workload::Nexmark => jobs::nexmark::WATERMARK_DELAY_MS,
+        Workload::Sensors | Workload::Fraud => o.max_out_of_orderness_ms,
+    };
+    o.max_out_of_orderness_ms = args.max_out_of_orderness_ms.unwrap_or(max_ooo_default);
     o.allowed_lateness_ms = args.allowed_lateness_ms.unwrap_or(o.allowed_lateness_ms);
     o.output.clone_from(&args.output);
     o.late_output.clone_from(&args.late_output);
@@ -79,8 +83,34 @@ pub fn input(workload: Workload, spec: &InputSpec) -> Input {
     }
 }
 
+/// Checks the flags that depend on the workload: `--query` is required for nexmark and refused
+/// otherwise; nexmark refuses the window, lateness and sensors-shape flags.
+pub fn check_flags(workload: Workload, args: &RunArgs) -> rill::Result<()> {
+    let refuse = |flag: &str| Err(rill::Error::Config(format!("{flag} does not apply to nexmark")));
+    match (workload, args.query) {
+        (Workload::Nexmark, None) => Err(rill::Error::Config("nexmark needs --query (q0, q1 or q2)".into())),
+        (Workload::Nexmark, Some(_)) if args.input.late_fraction.is_some() => refuse("--late-fraction"),
+        (Workload::Nexmark, Some(_)) if args.window_ms.is_some() => refuse("--window-ms"),
+        (Workload::Nexmark, Some(_)) if args.allowed_lateness_ms.is_some() => refuse("--allowed-lateness-ms"),
+        (Workload::Nexmark, Some(_)) if args.late_output.is_some() => refuse("--late-output"),
+        (Workload::Nexmark, Some(_)) if args.shape.is_set() => refuse("--rooms/--zipf-exponent"),
+        (Workload::Nexmark, Some(_)) => Ok(()),
+        (_, Some(_)) => Err(rill::Error::Config(format!("--query applies to nexmark, not {}", workload.name()))),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The name a run is recorded under: the workload's, with the query for nexmark (`nexmark-q1`).
+pub fn run_name(workload: Workload, args: &RunArgs) -> String {
+    match (workload, args.query) {
+        (Workload::Nexmark, Some(q)) => format!("{}-{}", workload.name(), q.name()),
+        _ => workload.name().to_owned(),
+    }
+}
+
 /// Runs `workload`'s job as `args` describe.
 pub fn run(workload: Workload, args: &RunArgs) -> rill::Result<JobResult> {
+    check_flags(workload, args)?;
     let opts = options(args);
     let mut input = input(workload, &args.input.resolve());
     if args.shape.is_set() {
@@ -98,6 +128,10 @@ pub fn run(workload: Workload, args: &RunArgs) -> rill::Result<JobResult> {
     let report = match workload {
         Workload::Sensors => jobs::run_sensors(&opts, &input)?,
         Workload::Fraud => jobs::run_fraud(&opts, &input)?,
+        Workload::Nexmark => {
+            let query = args.query.ok_or_else(|| rill::Error::Config("nexmark needs --query".into()))?;
+            jobs::nexmark::run_nexmark(&opts, &input, query)?
+        }
     };
     Ok(from_report(report))
 }
@@ -161,6 +195,57 @@ mod tests {
                 late_fraction: crate::workload::default_late_fraction(Workload::Sensors)
             }
         );
+    }
+
+    #[test]
+    fn query_flag_is_checked_per_workload() {
+        let err = run(Workload::Sensors, &run_args(&["sensors", "--query", "q0", "--events", "10"]))
+            .expect_err("--query is refused for sensors");
+        assert!(err.to_string().contains("--query"), "{err}");
+        let err = run(Workload::Nexmark, &run_args(&["nexmark", "--events", "10"])).expect_err("--query is required");
+        assert!(err.to_string().contains("--query"), "{err}");
+        for extra in [["--late-fraction", "0.1"], ["--window-ms", "10"], ["--late-output", "l.csv"]] {
+            let mut args = vec!["nexmark", "--query", "q1", "--events", "10"];
+            args.extend(extra);
+            assert!(run(Workload::Nexmark, &run_args(&args)).is_err(), "{args:?} is refused");
+        }
+        let a = run_args(&["nexmark", "--query", "q1"]);
+        assert_eq!(
+            (options(&a).max_out_of_orderness_ms, run_name(Workload::Nexmark, &a).as_str()),
+            (4_000, "nexmark-q1")
+        );
+    }
+
+    /// `run nexmark` on generated input and on `gen nexmark`'s directory: same rows, counts.
+    #[test]
+    fn nexmark_runs_from_generator_and_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let bids = crate::workload::export(Workload::Nexmark, 50_000, 42, None, &data).expect("gen nexmark");
+        assert_eq!(bids, 50_000);
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let (a_arg, b_arg) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
+        let data_arg = data.to_str().expect("utf-8");
+        let r1 =
+            run(Workload::Nexmark, &run_args(&["nexmark", "--query", "q2", "--events", "50000", "--output", a_arg]))
+                .expect("generated q2 runs");
+        let r2 = run(
+            Workload::Nexmark,
+            &run_args(&["nexmark", "--query", "q2", "--input", data_arg, "--workers", "2", "--output", b_arg]),
+        )
+        .expect("csv q2 runs");
+        assert_eq!((r1.events_in, r2.events_in), (50_000, 50_000 / 50 * 46));
+        assert_eq!((r1.late_rows, r2.late_rows), (0, 0));
+        assert!(r1.rows_out > 0);
+        assert_eq!(r1.rows_out, r2.rows_out);
+        let sorted = |p: &std::path::Path| {
+            let mut v: Vec<String> = std::fs::read_to_string(p).expect("output").lines().map(str::to_owned).collect();
+            v[1..].sort();
+            v
+        };
+        let rows = sorted(&a);
+        assert_eq!(rows[0], "auction,price");
+        assert_eq!(rows, sorted(&b));
     }
 
     /// The engine's sensors job and the baselines' naive reference compute the same windows

@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use rill_workloads::fraud::FraudConfig;
+use rill_workloads::nexmark::NexmarkConfig;
 use rill_workloads::sensors::{SensorReading, Sensors, SensorsConfig};
 
 use crate::baseline::SensorSource;
@@ -32,20 +33,35 @@ pub fn fraud_config(events: u64, seed: u64, late_fraction: Option<f64>) -> Fraud
     c
 }
 
-/// The generator's default late fraction for `workload`.
+/// The Nexmark configuration for `events` (of all kinds) and `seed`.
+pub fn nexmark_config(events: u64, seed: u64) -> NexmarkConfig {
+    NexmarkConfig { events, seed, ..NexmarkConfig::default() }
+}
+
+/// The generator's default late fraction for `workload` (Nexmark has none: 0).
 pub fn default_late_fraction(workload: Workload) -> f64 {
     match workload {
         Workload::Sensors => SensorsConfig::default().late_fraction,
         Workload::Fraud => FraudConfig::default().late_fraction,
+        Workload::Nexmark => 0.0,
     }
 }
 
-/// Writes `events` generated events of `workload` to the CSV file `out`; returns the rows
-/// written.
+/// Writes `events` generated events of `workload` to the CSV file `out` (Nexmark: to
+/// `out/person.csv`, `out/auction.csv` and `out/bid.csv`, creating the directory `out`); returns
+/// the rows written. Nexmark refuses a late fraction.
 pub fn export(workload: Workload, events: u64, seed: u64, late_fraction: Option<f64>, out: &Path) -> rill::Result<u64> {
     match workload {
         Workload::Sensors => rill_workloads::sensors::export_csv(&sensors_config(events, seed, late_fraction), out),
         Workload::Fraud => rill_workloads::fraud::export_csv(&fraud_config(events, seed, late_fraction), out),
+        Workload::Nexmark => {
+            if late_fraction.is_some() {
+                return Err(rill::Error::Config("--late-fraction does not apply to nexmark".into()));
+            }
+            std::fs::create_dir_all(out).map_err(|e| rill::Error::io(format!("creating {}", out.display()), e))?;
+            let (persons, auctions, bids) = rill_workloads::nexmark::export_csv(&nexmark_config(events, seed), out)?;
+            Ok(persons + auctions + bids)
+        }
     }
 }
 
@@ -126,6 +142,17 @@ mod tests {
             let text = std::fs::read_to_string(&path).expect("read back");
             assert_eq!(text.lines().count(), 1_001, "header and one line per event");
         }
+    }
+
+    #[test]
+    fn nexmark_export_writes_three_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("nexmark");
+        assert_eq!(export(Workload::Nexmark, 1_000, 3, None, &out).expect("export"), 1_000);
+        let lines = |f: &str| std::fs::read_to_string(out.join(f)).expect("read back").lines().count() as u64;
+        assert_eq!(lines("person.csv") + lines("auction.csv") + lines("bid.csv"), 1_003, "headers and events");
+        assert_eq!(lines("bid.csv"), 1 + 1_000 / 50 * 46, "46 bids per 50 events");
+        assert!(export(Workload::Nexmark, 10, 3, Some(0.1), &out).is_err(), "no late fraction");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! counts, per-operator metrics and watermark-to-output latency.
 
 pub mod fraud;
+pub mod nexmark;
 pub mod sensors;
 
 pub use fraud::run_fraud;
@@ -51,6 +52,8 @@ pub enum Input {
     Sensors(crate::sensors::SensorsConfig),
     /// The fraud generator with a full configuration (other jobs refuse it).
     Fraud(crate::fraud::FraudConfig),
+    /// The Nexmark generator with a full configuration (other jobs refuse it).
+    Nexmark(crate::nexmark::NexmarkConfig),
 }
 
 /// How a job runs.
