@@ -15,8 +15,13 @@ runs=${RUNS:-3}
 # 1. The sensors job on generated input, 1 worker (the main job), and the reference points:
 #    generator alone, a plain timely dataflow, a hand-written loop.
 for i in $(seq 1 "$runs"); do
-  $bench run sensors --events 100000000 --workers 1 --json "$out/sensors_generated_w1_run$i.json"
+  $bench run sensors --events 100000000 --workers 1 --json "$out/sensors_generated_w1_run$i.json" \
+    | tee "$data/run$i.txt"
 done
+# Half of the median throughput just measured (events/s), for the latency runs below.
+half_rate=$(grep -h '^throughput:' "$data"/run*.txt | awk '{print $2}' | sort -n \
+  | awk '{v[NR]=$1} END {printf "%d", v[int((NR+1)/2)] * 1e6 / 2}')
+echo "latency runs at $half_rate events/s"
 $bench run sensors --events 100000000 --workers 2 --json "$out/sensors_generated_w2.json"
 $bench baseline sensors --events 100000000 --json "$out/sensors_baselines_generated.json"
 
@@ -28,10 +33,10 @@ done
 $bench run sensors --input "$data/sensors.csv" --workers 2 --json "$out/sensors_csv_w2.json"
 $bench baseline sensors --input "$data/sensors.csv" --json "$out/sensors_baselines_csv.json"
 
-# 3. Latency: open-loop at about half of the 1-worker maximum (33 M/s), 1 s windows so that a
-#    run has 400 window ends to take percentiles over; five runs, the README quotes the median.
+# 3. Latency: open-loop at half of the 1-worker maximum measured in step 1, 1 s windows so that
+#    a run has 400 window ends to take percentiles over; five runs, the README quotes the median.
 for i in 1 2 3 4 5; do
-  $bench run sensors --events 40000000 --rate 16000000 --window-ms 1000 --workers 1 \
+  $bench run sensors --events 40000000 --rate "$half_rate" --window-ms 1000 --workers 1 \
     --json "$out/sensors_latency_half_rate_run$i.json"
 done
 
