@@ -61,6 +61,28 @@ impl<MK: Eq + std::hash::Hash + 'static, V: 'static> Stored for crate::state::St
     }
 }
 
+/// Applies `f` to an entry's value, keeps the group's `heap` figure right, and removes the entry
+/// if `f` leaves it empty; returns `f`'s result and whether the entry was removed.
+#[inline]
+fn apply_to_entry<K, V: Stored, R>(
+    heap: &mut usize,
+    mut occupied: hashbrown::hash_table::OccupiedEntry<'_, (K, V)>,
+    f: impl FnOnce(&mut V) -> R,
+    is_empty: impl FnOnce(&V) -> bool,
+) -> (R, bool) {
+    let value = &mut occupied.get_mut().1;
+    let before = value.heap_bytes();
+    let r = f(value);
+    let after = value.heap_bytes();
+    let empty = is_empty(value);
+    *heap = (*heap + after).saturating_sub(before);
+    if empty {
+        let v = occupied.remove().0.1;
+        *heap = heap.saturating_sub(v.heap_bytes());
+    }
+    (r, empty)
+}
+
 /// Entries and heap accounting of one state, per local key group.
 pub(crate) struct Table<K, V> {
     pub(crate) groups: Vec<HashTable<(K, V)>>,
@@ -132,17 +154,9 @@ impl<K: Key, V: Stored> Table<K, V> {
         is_empty: impl FnOnce(&V) -> bool,
     ) -> R {
         let entry = self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0)));
-        let mut occupied = entry.or_insert_with(|| (key.clone(), init()));
-        let value = &mut occupied.get_mut().1;
-        let before = value.heap_bytes();
-        let r = f(value);
-        let after = value.heap_bytes();
-        let empty = is_empty(value);
-        let heap = &mut self.heap[group];
-        *heap = (*heap + after).saturating_sub(before);
-        if empty {
-            let v = occupied.remove().0.1;
-            *heap = heap.saturating_sub(v.heap_bytes());
+        let occupied = entry.or_insert_with(|| (key.clone(), init()));
+        let (r, removed) = apply_to_entry(&mut self.heap[group], occupied, f, is_empty);
+        if removed {
             self.release_if_empty(group);
         }
         r
@@ -159,19 +173,11 @@ impl<K: Key, V: Stored> Table<K, V> {
         f: impl FnOnce(&mut V) -> R,
         is_empty: impl FnOnce(&V) -> bool,
     ) -> Option<R> {
-        let Ok(mut occupied) = self.groups[group].find_entry(hash, |e| e.0 == *key) else {
+        let Ok(occupied) = self.groups[group].find_entry(hash, |e| e.0 == *key) else {
             return None;
         };
-        let value = &mut occupied.get_mut().1;
-        let before = value.heap_bytes();
-        let r = f(value);
-        let after = value.heap_bytes();
-        let empty = is_empty(value);
-        let heap = &mut self.heap[group];
-        *heap = (*heap + after).saturating_sub(before);
-        if empty {
-            let v = occupied.remove().0.1;
-            *heap = heap.saturating_sub(v.heap_bytes());
+        let (r, removed) = apply_to_entry(&mut self.heap[group], occupied, f, is_empty);
+        if removed {
             self.release_if_empty(group);
         }
         Some(r)
