@@ -40,6 +40,11 @@ for i in 1 2 3 4 5; do
   $bench run sensors --events 40000000 --rate "$half_rate" --window-ms 1000 --workers 1 --idle-spin-us 1000 \
     --json "$out/sensors_latency_half_rate_run$i.json"
 done
+#    The same with timely's default idle spin (10 us): what the setting buys.
+for i in 1 2 3 4 5; do
+  $bench run sensors --events 40000000 --rate "$half_rate" --window-ms 1000 --workers 1 \
+    --json "$out/sensors_latency_half_rate_default_spin_run$i.json"
+done
 
 # 4. State size: 1.2 M rooms spread evenly (about 1.04 M of them with sensors), one 100 s window
 #    holding them all.
