@@ -105,6 +105,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let result = job::run(args.workload, args);
     spinner.finish();
     let r = result.with_context(|| format!("running the {name} job"))?;
+    if let Some((epoch, dir)) = &r.already_finished {
+        println!(
+            "{name}: checkpoint {epoch} in {} is the final checkpoint of a finished job; nothing to resume",
+            dir.display()
+        );
+        return Ok(());
+    }
+    if let Some(ck) = &r.checkpoints {
+        print!("{}", summary::checkpoint_summary(ck));
+    }
     let resources = Resources::of_this_process().since(&before);
 
     let mut figures = RunFigures::new(r.events_in, r.rows_out, r.late_rows, r.elapsed, args.workers);

@@ -38,6 +38,10 @@ pub struct JobResult {
     /// One sample per window result: ns from the watermark passing the window's end to the
     /// row leaving the job.
     pub window_latency_ns: Vec<u64>,
+    /// What checkpointing did, for a checkpointed run.
+    pub checkpoints: Option<rill::snapshot::CheckpointSummaryReport>,
+    /// Set when `--resume` found a finished job's final checkpoint: `(epoch, directory)`.
+    pub already_finished: Option<(u64, std::path::PathBuf)>,
 }
 
 /// The job options for `args`: the job's defaults where a flag is absent.
@@ -58,6 +62,7 @@ pub fn options(args: &RunArgs) -> JobOptions {
     if let Some(us) = args.idle_spin_us {
         o.idle_spin = std::time::Duration::from_micros(us);
     }
+    o.checkpoint = args.checkpoint.config();
     o
 }
 
@@ -144,6 +149,8 @@ fn from_report(r: JobReport) -> JobResult {
         elapsed: r.elapsed,
         operators: r.metrics,
         window_latency_ns: r.window_latency_ns,
+        checkpoints: r.checkpoints,
+        already_finished: r.already_finished,
     }
 }
 
@@ -162,7 +169,7 @@ mod tests {
     fn run_args(args: &[&str]) -> RunArgs {
         let cli = Cli::try_parse_from(["rill-bench", "run"].iter().chain(args)).expect("valid command line");
         let Command::Run(r) = cli.command else { panic!("expected run") };
-        r
+        *r
     }
 
     #[test]

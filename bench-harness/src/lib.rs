@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+pub mod checkpointing;
 pub mod cli;
 pub mod commands;
 pub mod job;

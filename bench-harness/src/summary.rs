@@ -187,6 +187,37 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     s
 }
 
+/// What checkpointing did in a run: restore, checkpoints, durations and bytes.
+pub fn checkpoint_summary(ck: &rill::snapshot::CheckpointSummaryReport) -> String {
+    let mut out = String::new();
+    if let Some(e) = ck.restored_epoch {
+        out.push_str(&format!("  restored checkpoint {e}\n"));
+    }
+    let n = ck.completed.len();
+    if n > 0 {
+        let mut durations: Vec<u64> = ck.completed.iter().map(|c| c.duration_micros).collect();
+        durations.sort_unstable();
+        let mut pauses: Vec<u64> = ck.completed.iter().map(|c| c.max_sync_pause_micros).collect();
+        pauses.sort_unstable();
+        let written: u64 = ck.completed.iter().map(|c| c.bytes_written).sum();
+        out.push_str(&format!(
+            "  checkpoints: {n} completed (epochs {}..={}), duration p50 {:.1} ms max {:.1} ms, sync pause p50 {} µs max {} µs, {} bytes written\n",
+            ck.completed[0].epoch,
+            ck.completed[n - 1].epoch,
+            durations[n / 2] as f64 / 1e3,
+            durations[n - 1] as f64 / 1e3,
+            pauses[n / 2],
+            pauses[n - 1],
+            written
+        ));
+    }
+    if ck.stopped_at_savepoint {
+        let e = ck.completed.last().map_or(0, |c| c.epoch);
+        out.push_str(&format!("  stopped with a savepoint at epoch {e}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,10 @@ fn keys(n: u64) -> Vec<u64> {
     (0..n).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8).collect()
 }
 
-fn filled<T: Copy + 'static>(keys: &[u64], v: T) -> (KeyedStateBackend<u64>, ValueState<T>) {
+fn filled<T: Copy + serde::Serialize + serde::de::DeserializeOwned + 'static>(
+    keys: &[u64],
+    v: T,
+) -> (KeyedStateBackend<u64>, ValueState<T>) {
     let mut b = KeyedStateBackend::new(0, 1, MAXP);
     let h = b.registry().value::<T>("v");
     for k in keys {

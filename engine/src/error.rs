@@ -80,6 +80,17 @@ pub enum Error {
     /// The snapshot writer's I/O thread has stopped (it panicked or was shut down).
     #[error("snapshot writer stopped: {0}")]
     SnapshotWriterStopped(String),
+    /// A snapshot's state cannot be restored into this job: a state's kind or value type
+    /// changed, or its bytes do not decode as that type.
+    #[error("cannot restore state `{state}` of operator `{operator}`: {reason}")]
+    IncompatibleState {
+        /// The operator's name.
+        operator: String,
+        /// The state's name.
+        state: String,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 impl Error {

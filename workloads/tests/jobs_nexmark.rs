@@ -1,9 +1,12 @@
-//! Nexmark q0, q1 and q2 against a naive computation over the generator's events, on 1, 2 and
-//! 4 workers, from generated input and from the CSV files of `export_csv`.
+//! The Nexmark queries against naive computations over the generator's events, on 1, 2 and 4
+//! workers, from generated input and from the CSV files of `export_csv`: q0-q2 against the
+//! reference below, q3-q11 against `jobs::nexmark::reference`.
 
 use std::path::Path;
 
-use rill_workloads::jobs::nexmark::{EuroBidRow, Query, euro_milli, run_nexmark, write_milli};
+use std::collections::BTreeSet;
+
+use rill_workloads::jobs::nexmark::{EuroBidRow, Query, euro_milli, reference, run_nexmark, write_milli};
 use rill_workloads::jobs::{Input, JobOptions};
 use rill_workloads::nexmark::{Bid, Nexmark, NexmarkConfig, NexmarkEvent, export_csv};
 
@@ -48,11 +51,13 @@ fn reference(query: Query, bids: &[Bid]) -> (String, Vec<String>) {
         Query::Q2 => {
             bids.iter().filter(|b| b.auction % 123 == 0).map(|b| format!("{},{}", b.auction, b.price)).collect()
         }
+        other => panic!("{other} is tested against `reference::rows`"),
     };
     rows.sort();
     let header = match query {
         Query::Q0 | Query::Q1 => "auction,bidder,price,date_time,extra",
         Query::Q2 => "auction,price",
+        other => panic!("{other} is tested against `reference::rows`"),
     };
     (header.to_owned(), rows)
 }
@@ -80,7 +85,7 @@ fn queries_match_reference_on_1_2_4_workers_generated_and_csv() {
     assert_eq!((persons + auctions + n_bids, n_bids), (EVENTS, bids.len() as u64));
     let generated = Input::Generate { events: EVENTS, seed: SEED, late_fraction: 0.0 };
     let csv = Input::Csv(dir.path().to_owned());
-    for query in Query::ALL {
+    for query in [Query::Q0, Query::Q1, Query::Q2] {
         let want = reference(query, &bids);
         if query == Query::Q2 {
             assert!(want.1.len() > 100, "q2 selects some bids: {}", want.1.len());
@@ -143,5 +148,184 @@ fn invalid_inputs_are_refused() {
     let input = Input::Generate { events: 10, seed: 1, late_fraction: 0.0 };
     assert!(matches!(run_nexmark(&with_late, &input, Query::Q1), Err(rill::Error::Config(_))));
     assert_eq!("Q2".parse::<Query>().expect("q2 parses"), Query::Q2);
-    assert!("q3".parse::<Query>().is_err());
+    assert_eq!("Q11".parse::<Query>().expect("q11 parses"), Query::Q11);
+    assert!("q6".parse::<Query>().is_err());
+    assert!("q10".parse::<Query>().is_err());
+}
+
+// ----- q3, q4, q5, q7, q8, q9, q11 -----
+
+/// Events of the stateful tests: 1 000 events/s of event time, so 200 000 events span 200 s
+/// (20 tumbling windows, 100 sliding ones) while staying quick to generate.
+const STATEFUL_EVENTS: u64 = 200_000;
+
+fn stateful_config() -> NexmarkConfig {
+    NexmarkConfig { seed: 7, events: STATEFUL_EVENTS, first_event_rate: 1_000, ..NexmarkConfig::default() }
+}
+
+const STATEFUL: [Query; 7] = [Query::Q3, Query::Q4, Query::Q5, Query::Q7, Query::Q8, Query::Q9, Query::Q11];
+
+/// The reference result: the header and the sorted lines.
+fn expected(query: Query, events: &[NexmarkEvent]) -> (String, Vec<String>) {
+    let mut rows = reference::rows(query, events);
+    rows.sort();
+    (query.columns().join(","), rows)
+}
+
+/// Distinct values of column `col` among `rows` (no quoted commas in the columns asked for).
+fn distinct(rows: &[String], col: usize) -> usize {
+    rows.iter().map(|r| r.split(',').nth(col).expect("column").to_owned()).collect::<BTreeSet<_>>().len()
+}
+
+/// Checks that the reference output of `query` is not trivial.
+fn assert_substantial(query: Query, rows: &[String]) {
+    let n = rows.len();
+    let ok = match query {
+        Query::Q3 => n > 50 && distinct(rows, 3) == n,
+        Query::Q4 => n == 5,
+        Query::Q5 => distinct(rows, 2) >= 90 && distinct(rows, 0) >= 20,
+        Query::Q7 => distinct(rows, 3) >= 20 && n >= 20,
+        Query::Q8 => n >= 20 && distinct(rows, 2) >= 10,
+        Query::Q9 => n > 1_000 && distinct(rows, 2) == 5,
+        Query::Q11 => n > 1_000 && distinct(rows, 0) > 500,
+        _ => unreachable!(),
+    };
+    assert!(ok, "{query}: reference output too small: {n} rows, e.g. {:?}", rows.first());
+}
+
+/// Events of the kinds `query` reads.
+fn read_kinds(query: Query, (persons, auctions, bids): (u64, u64, u64)) -> u64 {
+    match query {
+        Query::Q3 | Query::Q8 => persons + auctions,
+        Query::Q4 | Query::Q9 => auctions + bids,
+        _ => bids,
+    }
+}
+
+#[test]
+fn stateful_queries_match_reference_on_1_2_4_workers_generated_and_csv() {
+    let config = stateful_config();
+    let g = Nexmark::new(config.clone()).expect("valid config");
+    let events: Vec<NexmarkEvent> = (0..STATEFUL_EVENTS).map(|i| g.event(i)).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let counts = export_csv(&config, dir.path()).expect("export");
+    let generated = Input::Nexmark(config);
+    let csv = Input::Csv(dir.path().to_owned());
+    for query in STATEFUL {
+        let want = expected(query, &events);
+        assert_substantial(query, &want.1);
+        for workers in [1, 2, 4] {
+            let out = dir.path().join(format!("{query}-{workers}.csv"));
+            let (got, report) = run(query, &generated, workers, &out);
+            assert_eq!(got.0, want.0, "{query}, generated, {workers} workers: header");
+            assert_eq!(got.1.len(), want.1.len(), "{query}, generated, {workers} workers: row count");
+            assert_eq!(got, want, "{query}, generated, {workers} workers");
+            assert_eq!(report, (STATEFUL_EVENTS, want.1.len() as u64, 0), "{query}, generated, {workers} workers");
+        }
+        let workers = if matches!(query, Query::Q5 | Query::Q7) { vec![1, 3] } else { vec![2] };
+        for workers in workers {
+            let out = dir.path().join(format!("{query}-{workers}-csv.csv"));
+            let (got, report) = run(query, &csv, workers, &out);
+            assert_eq!(got, want, "{query}, csv, {workers} workers");
+            let read = read_kinds(query, counts);
+            assert_eq!(report, (read, want.1.len() as u64, 0), "{query}, csv, {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn winning_bids_follow_the_documented_interval_and_ties() {
+    // A hand-made stream: auction 1 open [1000, 2000]; bids at its bounds, outside them, tied.
+    use rill_workloads::nexmark::{Auction, Bid, Person};
+    let auction = |id, category, date_time, expires| {
+        NexmarkEvent::Auction(Auction {
+            id,
+            item_name: "item".into(),
+            description: "d".into(),
+            initial_bid: 1,
+            reserve: 1_000_000_000,
+            date_time,
+            expires,
+            seller: 7,
+            category,
+            extra: String::new(),
+        })
+    };
+    let bid = |auction, bidder, price, date_time| {
+        NexmarkEvent::Bid(Bid {
+            auction,
+            bidder,
+            price,
+            channel: "c".into(),
+            url: "u".into(),
+            date_time,
+            extra: "x,y".into(),
+        })
+    };
+    let events = vec![
+        NexmarkEvent::Person(Person {
+            id: 7,
+            name: "Kate Smith".into(),
+            email_address: "e".into(),
+            credit_card: "c".into(),
+            city: "Bend".into(),
+            state: "OR".into(),
+            date_time: 999,
+            extra: String::new(),
+        }),
+        bid(1, 5, 900, 999), // before the auction opens
+        auction(1, 10, 1000, 2000),
+        bid(1, 4, 500, 1000), // at the opening: counts
+        bid(1, 3, 800, 2000), // at the closing: counts
+        bid(1, 2, 800, 2000), // same price and time, lower bidder: wins
+        bid(1, 1, 900, 2001), // after the closing
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_events(dir.path(), &events);
+    let csv = Input::Csv(dir.path().to_owned());
+    let cases: [(Query, &[&str]); 5] = [
+        (Query::Q9, &["1,7,10,1000,2000,2,800,2000"]),
+        (Query::Q4, &["10,800.000"]),
+        (Query::Q3, &["Kate Smith,Bend,OR,1"]),
+        (Query::Q7, &["1,900,1,2001,\"x,y\"", "1,900,5,999,\"x,y\""]),
+        (Query::Q8, &["7,Kate Smith,0"]),
+    ];
+    for (query, want) in cases {
+        let mut reference = reference::rows(query, &events);
+        reference.sort();
+        assert_eq!(reference, want, "{query}: reference");
+        for workers in [1, 2] {
+            let out = dir.path().join(format!("{query}-{workers}.csv"));
+            let ((header, rows), _) = run(query, &csv, workers, &out);
+            assert_eq!(header, query.columns().join(","), "{query}: header");
+            assert_eq!(rows, want, "{query}, {workers} workers");
+        }
+    }
+}
+
+/// Writes `events` as `gen nexmark` does: one CSV file per kind, in the given order.
+fn write_events(dir: &Path, events: &[NexmarkEvent]) {
+    use rill::csv::CsvRecord;
+    use rill_workloads::nexmark::{Auction, Bid, Person};
+    let mut files = [Person::header(), Auction::header(), Bid::header()].map(|h| format!("{h}\n").into_bytes());
+    for e in events {
+        let k = match e {
+            NexmarkEvent::Person(p) => {
+                p.write_csv(&mut files[0]);
+                0
+            }
+            NexmarkEvent::Auction(a) => {
+                a.write_csv(&mut files[1]);
+                1
+            }
+            NexmarkEvent::Bid(b) => {
+                b.write_csv(&mut files[2]);
+                2
+            }
+        };
+        files[k].push(b'\n');
+    }
+    for (name, bytes) in ["person.csv", "auction.csv", "bid.csv"].iter().zip(files) {
+        std::fs::write(dir.join(name), bytes).expect("write CSV");
+    }
 }

@@ -13,8 +13,9 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::operators::source::{ReadStatus, SourceReader};
+use crate::snapshot::SourceCheckpoint;
 use crate::time::Event;
 
 /// Events per chunk of the interleaved split.
@@ -38,6 +39,9 @@ pub struct GeneratorReader<T, G> {
     next: u64,
     rate: Option<(f64, Instant)>,
     last_scheduled: Option<Instant>,
+    /// What earlier runs with other worker counts consumed (see [`Layer`]); empty unless the
+    /// job was rescaled.
+    layers: Vec<Layer>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -55,6 +59,7 @@ where
             next: (worker as u64 * CHUNK).min(total),
             rate: None,
             last_scheduled: None,
+            layers: Vec::new(),
             _t: std::marker::PhantomData,
         }
     }
@@ -69,6 +74,24 @@ where
     pub fn seek(mut self, position: u64) -> Self {
         self.next = position.min(self.total);
         self
+    }
+
+    /// Moves `next` past events earlier layers consumed: to the first unconsumed event of
+    /// this worker's chunks at or after `next`.
+    fn settle(&mut self) {
+        if self.layers.is_empty() {
+            return;
+        }
+        while self.next < self.total {
+            let c = self.next / CHUNK;
+            let chunk_end = ((c + 1) * CHUNK).min(self.total);
+            let done = self.layers.iter().map(|l| l.consumed(c)).max().unwrap_or(0);
+            self.next = self.next.max(c * CHUNK + done);
+            if self.next < chunk_end {
+                break;
+            }
+            self.next = ((c + self.workers) * CHUNK).min(self.total);
+        }
     }
 
     fn scheduled(&self, i: u64) -> Option<Instant> {
@@ -106,6 +129,7 @@ where
             if self.next == chunk_end {
                 // Skip the other workers' chunks.
                 self.next = (self.next + (self.workers - 1) * CHUNK).min(self.total);
+                self.settle();
             }
         }
         if self.rate.is_some() && self.next > first {
@@ -117,6 +141,50 @@ where
 
     fn position(&self) -> u64 {
         self.next
+    }
+
+    /// `[next, layers, (workers, next of each worker) per layer]`: the global index of this
+    /// worker's next event, and the layers of earlier runs this worker still needs.
+    fn checkpoint(&self) -> Vec<u64> {
+        let mut out = vec![self.next];
+        // A layer matters only for chunks of this worker at or after `next`.
+        let needed: Vec<&Layer> = self.layers.iter().filter(|l| l.reaches_past(self.next)).collect();
+        out.push(needed.len() as u64);
+        for l in needed {
+            out.push(l.nexts.len() as u64);
+            out.extend_from_slice(&l.nexts);
+        }
+        out
+    }
+
+    fn restore(&mut self, source: &SourceCheckpoint, worker: usize, workers: usize) -> Result<()> {
+        let bad = |why: &str| Error::Config(format!("generator checkpoint: {why}"));
+        let mut layers: Vec<Layer> = Vec::new();
+        let mut nexts = Vec::with_capacity(source.instances.len());
+        for inst in &source.instances {
+            let (next, inst_layers) = Layer::decode(&inst.position).ok_or_else(|| bad("malformed position"))?;
+            nexts.push(next);
+            for l in inst_layers {
+                if !layers.contains(&l) {
+                    layers.push(l);
+                }
+            }
+        }
+        if nexts.len() != source.workers as usize || nexts.is_empty() {
+            return Err(bad("instance count does not match its worker count"));
+        }
+        if source.workers as usize == workers {
+            // Same layout: this worker resumes its own chunks exactly where it stopped.
+            let (next, own) = Layer::decode(&source.instances[worker].position).ok_or_else(|| bad("malformed"))?;
+            self.next = next.min(self.total);
+            self.layers = own;
+        } else {
+            layers.push(Layer { nexts });
+            self.layers = layers;
+            self.next = (worker as u64 * CHUNK).min(self.total);
+        }
+        self.settle();
+        Ok(())
     }
 
     fn scheduled_time(&self) -> Option<Instant> {
@@ -132,9 +200,46 @@ where
     }
 }
 
+/// What one earlier run (with `nexts.len()` workers) consumed: worker `i` had read every event
+/// of its chunks (`c % workers == i`) below `nexts[i]`. After a rescale, a chunk's consumed
+/// prefix is the longest any layer records, so a reader with another layout skips exactly
+/// what was read before the cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Layer {
+    nexts: Vec<u64>,
+}
+
+impl Layer {
+    /// Events of chunk `c` this layer consumed.
+    fn consumed(&self, c: u64) -> u64 {
+        let n = self.nexts[(c % self.nexts.len() as u64) as usize];
+        n.saturating_sub(c * CHUNK).min(CHUNK)
+    }
+
+    /// Whether the layer consumed anything at or after global index `at`.
+    fn reaches_past(&self, at: u64) -> bool {
+        self.nexts.iter().any(|&n| n > at)
+    }
+
+    /// Parses a [`SourceReader::checkpoint`] of a generator reader.
+    fn decode(pos: &[u64]) -> Option<(u64, Vec<Layer>)> {
+        let (&next, rest) = pos.split_first()?;
+        let Some((&count, mut rest)) = rest.split_first() else { return Some((next, Vec::new())) };
+        let mut layers = Vec::new();
+        for _ in 0..count {
+            let (&w, r) = rest.split_first()?;
+            let w = usize::try_from(w).ok().filter(|&w| w > 0 && w <= r.len())?;
+            layers.push(Layer { nexts: r[..w].to_vec() });
+            rest = &r[w..];
+        }
+        Some((next, layers))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::SourceInstanceState;
     use crate::time::EventTime;
     use serde::{Deserialize, Serialize};
 
@@ -184,6 +289,51 @@ mod tests {
         let mut b = Vec::new();
         GeneratorReader::new(fill, 5 * CHUNK, 1, 2).seek(pos).read(&mut b, 5000).unwrap();
         assert_eq!(a, b);
+    }
+
+    type Reader = GeneratorReader<E, fn(Range<u64>, &mut Vec<E>)>;
+
+    fn read_all(r: &mut Reader, max_batches: usize) -> Vec<u64> {
+        let mut all = Vec::new();
+        for _ in 0..max_batches {
+            let mut out = Vec::new();
+            let s = r.read(&mut out, 700).unwrap();
+            all.extend(out.into_iter().map(|e| e.0));
+            if s == ReadStatus::Done {
+                break;
+            }
+        }
+        all
+    }
+
+    /// Reads some batches on `from` workers, checkpoints, restores on `to` workers, reads on;
+    /// repeated over several rescales: every index is read exactly once overall.
+    #[test]
+    fn rescaled_restores_read_every_index_once() {
+        let total = 23 * CHUNK + 100;
+        for plan in [&[2usize, 3, 1][..], &[1, 4, 2, 2], &[3, 2, 5, 1], &[4, 4]] {
+            let mut seen = Vec::new();
+            let mut checkpoint: Option<SourceCheckpoint> = None;
+            for (step, &workers) in plan.iter().enumerate() {
+                let last = step + 1 == plan.len();
+                let mut instances = Vec::new();
+                for w in 0..workers {
+                    let f: fn(Range<u64>, &mut Vec<E>) = fill;
+                    let mut r = GeneratorReader::new(f, total, w, workers);
+                    if let Some(ck) = &checkpoint {
+                        r.restore(ck, w, workers).unwrap();
+                    }
+                    // Uneven progress per worker.
+                    seen.extend(read_all(&mut r, if last { usize::MAX } else { 3 + 4 * w }));
+                    instances.push(SourceInstanceState { position: r.checkpoint(), ..Default::default() });
+                }
+                checkpoint = Some(SourceCheckpoint { workers: workers as u32, instances });
+            }
+            seen.sort_unstable();
+            let dups = seen.windows(2).filter(|w| w[0] == w[1]).count();
+            assert_eq!(dups, 0, "plan {plan:?}");
+            assert_eq!(seen, (0..total).collect::<Vec<_>>(), "plan {plan:?}");
+        }
     }
 
     #[test]

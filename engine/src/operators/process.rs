@@ -25,13 +25,14 @@ use serde::de::DeserializeOwned;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::CapabilitySet;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::{Capability, CapabilitySet};
 
 use crate::api::process::{KeyedProcessFunction, ProcessContext};
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
+use crate::snapshot::{ChunkBuf, OperatorCost, Participant};
 use crate::state::{Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
 use crate::time::{Epoch, Event, EventTime, Time, min_epoch, watermark};
 
@@ -160,46 +161,78 @@ where
         let mut timers = TimerService::<K>::new(worker, workers, maxp);
         let lateness = config.allowed_lateness_ms;
 
+        let shared = Arc::clone(df.shared());
+        let participant: Option<Participant> = shared.coordinator().and_then(|c| {
+            let registered = c.participant(name, worker, false).and_then(|p| {
+                for (state, kind, ty) in backend.declared() {
+                    c.declare_state(name, state, &format!("{kind:?}").to_lowercase(), ty)?;
+                }
+                c.declare_state(name, TIMERS_EVENT, "timers", std::any::type_name::<K>())?;
+                c.declare_state(name, TIMERS_PROCESSING, "timers", std::any::type_name::<K>())?;
+                Ok(p)
+            });
+            registered.map_err(|e| shared.fail(e)).ok()
+        });
+        if let Some(p) = &participant
+            && let Err(e) = restore_process(&mut backend, &mut timers, p, maxp)
+        {
+            shared.fail(e);
+        }
+
         builder.build(move |initial| {
-            // Nothing is held until a timer is pending.
-            drop(initial);
             let mut caps_main: CapabilitySet<Time> = CapabilitySet::new();
             let mut caps_side: CapabilitySet<Time> = CapabilitySet::new();
+            // Restored timers are pending: hold capabilities for them from the start.
+            if let Some(p) = &participant
+                && let Some(first) = timers.event.earliest().or(timers.processing.earliest().map(|_| 0))
+            {
+                let t = Time { epoch: p.current(), event: EventTime(first) };
+                caps_main.insert(initial[0].delayed(&t));
+                caps_side.insert(initial[2].delayed(&t));
+            }
+            drop(initial);
+            let mut participant = participant;
             let mut counts = LocalCounts::default();
             let mut out_buf: Vec<F::Out> = Vec::new();
             let mut side_buf: Vec<F::Side> = Vec::new();
             let mut late_buf: Vec<In> = Vec::new();
+            // Batches of epochs after the one being applied, held until it is snapshotted.
+            let mut stash: Vec<(Time, [Capability<Time>; 3], Vec<In>)> = Vec::new();
+            let mut stashed_records = 0u64;
 
             move |frontiers| {
                 let frontier = frontiers[0].frontier();
-                let wm = watermark(&frontier);
+                let frontier_wm = watermark(&frontier);
                 let frontier_epoch = min_epoch(&frontier);
+                let frontier_min = Participant::min_epoch(&frontier);
                 let ended = frontier.is_empty();
                 let now = now_ms();
                 let mut o0 = out0.activate();
                 let mut o1 = out1.activate();
                 let mut o2 = out2.activate();
+                let current = participant.as_ref().map(Participant::current);
 
-                // 1. Elements.
-                input.for_each_stamp(|cap, data| {
-                    let stamp_event = cap.stamp().iter().map(|t| t.event).min().unwrap_or(EventTime::MIN);
-                    let mut ctx = ProcessContext {
-                        state: &mut backend,
-                        timers: &mut timers,
-                        out: &mut out_buf,
-                        side: &mut side_buf,
-                        timestamp: EventTime::MIN,
-                        watermark: wm,
-                        now_ms: now,
-                        registered_event: false,
-                        registered_processing: false,
-                    };
-                    for batch in data {
-                        counts.records_in += batch.len() as u64;
-                        for rec in batch.drain(..) {
+                // Applies one batch with the capabilities of its stamp.
+                macro_rules! apply_batch {
+                    ($stamp:expr, $caps:expr, $batch:expr, $wm:expr) => {{
+                        let stamp: Time = $stamp;
+                        let caps: &[Capability<Time>; 3] = $caps;
+                        let mut ctx = ProcessContext {
+                            state: &mut backend,
+                            timers: &mut timers,
+                            out: &mut out_buf,
+                            side: &mut side_buf,
+                            timestamp: EventTime::MIN,
+                            watermark: $wm,
+                            now_ms: now,
+                            registered_event: false,
+                            registered_processing: false,
+                        };
+                        counts.records_in += $batch.len() as u64;
+                        for rec in $batch.drain(..) {
                             let et = rec.event_time();
                             counts.max_event_time = counts.max_event_time.max(et.0);
-                            if et.0.saturating_add(lateness) < stamp_event.0 {
+                            if et.0.saturating_add(lateness) < stamp.event.0 {
                                 late_buf.push(rec);
                                 continue;
                             }
@@ -207,80 +240,115 @@ where
                             ctx.timestamp = et;
                             function.process_element(&rec, &mut ctx);
                         }
-                    }
-                    let registered = ctx.registered_event || ctx.registered_processing;
-                    ctx.state.clear_current_key();
-                    counts.records_out += (out_buf.len() + side_buf.len()) as u64;
-                    counts.late_records += late_buf.len() as u64;
-                    if !out_buf.is_empty() {
-                        o0.session(&cap).give_container(&mut out_buf);
-                        out_buf.clear();
-                    }
-                    if !late_buf.is_empty() {
-                        o1.session(&cap).give_container(&mut late_buf);
-                        late_buf.clear();
-                    }
-                    if !side_buf.is_empty() {
-                        o2.session(&cap).give_container(&mut side_buf);
-                        side_buf.clear();
-                    }
-                    if registered {
-                        for t in cap.stamp().iter() {
-                            caps_main.insert(cap.delayed(t, 0));
-                            caps_side.insert(cap.delayed(t, 2));
+                        let registered = ctx.registered_event || ctx.registered_processing;
+                        ctx.state.clear_current_key();
+                        counts.records_out += (out_buf.len() + side_buf.len()) as u64;
+                        counts.late_records += late_buf.len() as u64;
+                        if !out_buf.is_empty() {
+                            o0.session(&caps[0]).give_container(&mut out_buf);
+                            out_buf.clear();
                         }
+                        if !late_buf.is_empty() {
+                            o1.session(&caps[1]).give_container(&mut late_buf);
+                            late_buf.clear();
+                        }
+                        if !side_buf.is_empty() {
+                            o2.session(&caps[2]).give_container(&mut side_buf);
+                            side_buf.clear();
+                        }
+                        if registered {
+                            caps_main.insert(caps[0].clone());
+                            caps_side.insert(caps[2].clone());
+                        }
+                    }};
+                }
+
+                // 1. Elements (those of later epochs wait in the stash).
+                let wm_in = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                input.for_each_stamp(|cap, data| {
+                    let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
+                    let caps = [cap.delayed(&stamp, 0), cap.delayed(&stamp, 1), cap.delayed(&stamp, 2)];
+                    for batch in data {
+                        if current.is_some_and(|c| stamp.epoch > c) {
+                            stashed_records += batch.len() as u64;
+                            stash.push((stamp, caps.clone(), std::mem::take(batch)));
+                            continue;
+                        }
+                        apply_batch!(stamp, &caps, batch, wm_in);
                     }
                 });
 
-                // 2. Timers: event time up to the watermark, then processing time up to now.
-                for (domain, bound) in [(TimeDomain::EventTime, wm.0), (TimeDomain::ProcessingTime, now)] {
-                    if timers.queue(domain).earliest().is_none_or(|t| t > bound) {
-                        continue;
-                    }
-                    timers.queue(domain).start_firing(bound);
-                    let mut at: Option<Time> = None;
-                    loop {
-                        let Some((t, key)) = timers.queue(domain).pop_due() else { break };
-                        let held = pick(&caps_main);
-                        let emit_at = held.map(|h| match domain {
-                            TimeDomain::EventTime => Time { epoch: h.epoch, event: h.event.max(EventTime(t)) },
-                            TimeDomain::ProcessingTime if wm != EventTime::MAX => {
-                                Time { epoch: h.epoch, event: h.event.max(wm) }
-                            }
-                            TimeDomain::ProcessingTime => h,
-                        });
-                        if at != emit_at {
-                            flush(
-                                &mut o0,
-                                &mut o2,
-                                &caps_main,
-                                &caps_side,
-                                at,
-                                &mut out_buf,
-                                &mut side_buf,
-                                &mut counts,
-                            );
-                            at = emit_at;
+                loop {
+                    let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                    // 2. Timers: event time up to the watermark, then processing time up to now.
+                    for (domain, bound) in [(TimeDomain::EventTime, wm.0), (TimeDomain::ProcessingTime, now)] {
+                        if timers.queue(domain).earliest().is_none_or(|t| t > bound) {
+                            continue;
                         }
-                        backend.set_current_key(key);
-                        let mut ctx = ProcessContext {
-                            state: &mut backend,
-                            timers: &mut timers,
-                            out: &mut out_buf,
-                            side: &mut side_buf,
-                            timestamp: EventTime(t),
-                            watermark: wm,
-                            now_ms: now,
-                            registered_event: false,
-                            registered_processing: false,
-                        };
-                        function.on_timer(EventTime(t), domain, &mut ctx);
+                        timers.queue(domain).start_firing(bound);
+                        let mut at: Option<Time> = None;
+                        loop {
+                            let Some((t, key)) = timers.queue(domain).pop_due() else { break };
+                            let held = pick(&caps_main);
+                            let emit_at = held.map(|h| match domain {
+                                TimeDomain::EventTime => Time { epoch: h.epoch, event: h.event.max(EventTime(t)) },
+                                TimeDomain::ProcessingTime if wm != EventTime::MAX => {
+                                    Time { epoch: h.epoch, event: h.event.max(wm) }
+                                }
+                                TimeDomain::ProcessingTime => h,
+                            });
+                            if at != emit_at {
+                                flush(
+                                    &mut o0,
+                                    &mut o2,
+                                    &caps_main,
+                                    &caps_side,
+                                    at,
+                                    &mut out_buf,
+                                    &mut side_buf,
+                                    &mut counts,
+                                );
+                                at = emit_at;
+                            }
+                            backend.set_current_key(key);
+                            let mut ctx = ProcessContext {
+                                state: &mut backend,
+                                timers: &mut timers,
+                                out: &mut out_buf,
+                                side: &mut side_buf,
+                                timestamp: EventTime(t),
+                                watermark: wm,
+                                now_ms: now,
+                                registered_event: false,
+                                registered_processing: false,
+                            };
+                            function.on_timer(EventTime(t), domain, &mut ctx);
+                        }
+                        backend.clear_current_key();
+                        flush(&mut o0, &mut o2, &caps_main, &caps_side, at, &mut out_buf, &mut side_buf, &mut counts);
                     }
-                    backend.clear_current_key();
-                    flush(&mut o0, &mut o2, &caps_main, &caps_side, at, &mut out_buf, &mut side_buf, &mut counts);
+
+                    // Snapshot every epoch the frontier shows complete, then apply what waited.
+                    let Some(p) = participant.as_mut() else { break };
+                    let Some(e) = p.due(frontier_min, shared.aborted()) else { break };
+                    snapshot_process(&mut backend, &mut timers, p, e, std::mem::take(&mut stashed_records));
+                    let lift = Time { epoch: Epoch(e.0 + 1), event: EventTime::MIN };
+                    advance(&mut caps_main, lift);
+                    advance(&mut caps_side, lift);
+                    let next = p.current();
+                    let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
+                    stash = waiting;
+                    for (stamp, caps, mut batch) in ready {
+                        apply_batch!(stamp, &caps, batch, wm);
+                    }
+                }
+                if ended && !stash.is_empty() {
+                    // Stopped at a savepoint or failed: what waits past the last snapshot is dropped.
+                    stash.clear();
                 }
 
                 // 3. Capabilities follow the pending timers.
+                let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
                 if ended {
                     // Documented: processing-time timers not yet due when the input ends are dropped.
                     timers.processing.clear();
@@ -295,7 +363,11 @@ where
                     if proc_pending {
                         event = event.min(wm);
                     }
-                    let epoch = if ended { Epoch(0) } else { frontier_epoch };
+                    let epoch = match &participant {
+                        Some(p) => p.current(),
+                        None if ended => Epoch(0),
+                        None => frontier_epoch,
+                    };
                     let target = Time { epoch, event };
                     advance(&mut caps_main, target);
                     advance(&mut caps_side, target);
@@ -308,13 +380,103 @@ where
                 let st = backend.total_stats();
                 let timer_bytes = timers.event.estimated_bytes() + timers.processing.estimated_bytes();
                 metrics.set_state(st.bytes + timer_bytes as u64, st.entries);
-                metrics.set_watermark(wm.0);
+                metrics.set_watermark(frontier_wm.0);
                 metrics.flush(&mut counts);
             }
         });
 
         ProcessOutput { output, late, side }
     }
+}
+
+/// Snapshot names of the timer queues.
+const TIMERS_EVENT: &str = "timers:event";
+const TIMERS_PROCESSING: &str = "timers:processing";
+
+/// Hands epoch `e`'s keyed state and timers to the writer (unchanged key groups by reference)
+/// and acknowledges it.
+fn snapshot_process<K: Key>(
+    backend: &mut KeyedStateBackend<K>,
+    timers: &mut TimerService<K>,
+    p: &Participant,
+    e: Epoch,
+    aligned_records: u64,
+) {
+    let started = std::time::Instant::now();
+    let full = p.must_be_full(e);
+    let mut chunks: Vec<(&'static str, KeyGroup, Vec<u8>)> = Vec::new();
+    let mut unchanged: Vec<(String, KeyGroup)> = Vec::new();
+    backend.snapshot(full, |state, kg, bytes| match bytes {
+        Some(b) => chunks.push((state, kg, b)),
+        None => unchanged.push((state.to_owned(), kg)),
+    });
+    let groups: Vec<KeyGroup> = backend.owned_groups().collect();
+    for (name, queue) in [(TIMERS_EVENT, &mut timers.event), (TIMERS_PROCESSING, &mut timers.processing)] {
+        for (g, &kg) in groups.iter().enumerate() {
+            let dirty = queue.take_dirty(g);
+            if !dirty && !full {
+                if queue.group_len(g) > 0 {
+                    unchanged.push((name.to_owned(), kg));
+                }
+                continue;
+            }
+            if let Some(b) = queue.encode_group(g) {
+                chunks.push((name, kg, b));
+            }
+        }
+    }
+    let pause = started.elapsed();
+    let mut written = 0u64;
+    for (state, kg, bytes) in chunks {
+        written += bytes.len() as u64;
+        if let Err(err) = p.submit(e, state, kg, ChunkBuf::from_payload(&bytes)) {
+            tracing::error!(error = %err, "handing keyed state to the snapshot writer");
+        }
+    }
+    let st = backend.total_stats();
+    let cost = OperatorCost {
+        operator: p.operator().to_owned(),
+        keys: st.entries,
+        state_bytes: st.bytes,
+        bytes_written: written,
+        chunks_referenced: unchanged.len() as u64,
+        sync_pause_micros: pause.as_micros() as u64,
+        aligned_records,
+    };
+    p.ack(e, unchanged, cost);
+}
+
+/// Loads this worker's key groups of every declared state and of the timers.
+fn restore_process<K: Key>(
+    backend: &mut KeyedStateBackend<K>,
+    timers: &mut TimerService<K>,
+    p: &Participant,
+    maxp: u32,
+) -> crate::Result<()> {
+    if p.coordinator().restored().is_none() {
+        return Ok(());
+    }
+    let incompatible = |state: &str, reason: String| crate::Error::IncompatibleState {
+        operator: p.operator().to_owned(),
+        state: state.to_owned(),
+        reason,
+    };
+    let names: Vec<&'static str> = backend.declared().map(|(n, ..)| n).collect();
+    let groups: Vec<KeyGroup> = backend.owned_groups().collect();
+    debug_assert!(groups.iter().all(|g| g.0 < maxp));
+    for (g, &kg) in groups.iter().enumerate() {
+        for &name in &names {
+            if let Some(bytes) = p.restored_chunk(name, kg)? {
+                backend.restore(name, kg, &bytes).map_err(|r| incompatible(name, r))?;
+            }
+        }
+        for (name, queue) in [(TIMERS_EVENT, &mut timers.event), (TIMERS_PROCESSING, &mut timers.processing)] {
+            if let Some(bytes) = p.restored_chunk(name, kg)? {
+                queue.decode_group(g, &bytes).map_err(|r| incompatible(name, r))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends the buffered timer output at `at` (if any) on outputs 0 and 2.

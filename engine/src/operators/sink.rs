@@ -46,7 +46,8 @@ use crate::csv::CsvRecord;
 use crate::error::Error;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
 use crate::runtime::{Dataflow, JobShared};
-use crate::time::{Time, watermark};
+use crate::snapshot::{CommitHook, EpochOutput, OperatorCost, Participant};
+use crate::time::{Epoch, Time, watermark};
 
 /// A worker writes its buffered rows once it holds this many bytes, even mid-activation.
 const WRITE_BYTES: usize = 1 << 20;
@@ -157,6 +158,31 @@ impl<'s, D: 'static> Sink<'s, D> for Stream<'s, Time, Vec<D>> {
     {
         let path = path.as_ref();
         let key = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        if let Some(coordinator) = df.shared().coordinator() {
+            // Checkpointed job: exactly-once output, published per completed checkpoint.
+            let shared = Arc::clone(df.shared());
+            let output =
+                shared.shared_object(&format!("epoch-csv-sink:{}", key.display()), || {
+                    match EpochOutput::open(path, &D::header(), coordinator.restored_epoch()) {
+                        Ok(out) => {
+                            let out = Arc::new(out);
+                            coordinator.register_output(Arc::clone(&out) as Arc<dyn CommitHook>);
+                            Some(out)
+                        }
+                        Err(e) => {
+                            shared.fail(e);
+                            None
+                        }
+                    }
+                });
+            let name = format!("CsvSink:{}", key.display());
+            match (output.as_ref(), coordinator.participant(&name, df.worker_index(), false)) {
+                (Some(out), Ok(p)) => build_epoch_csv_sink::<D>(self, df, Arc::clone(out), p),
+                (_, Err(e)) => shared.fail(e),
+                (None, Ok(_)) => {}
+            }
+            return;
+        }
         let file = df
             .shared()
             .shared_object(&format!("csv-sink:{}", key.display()), || CsvFile::new(path, options.append, df.peers()));
@@ -514,4 +540,82 @@ impl<D: 'static> SinkLogic<D> for CountLogic {
     }
 
     fn input_end(&mut self) {}
+}
+
+/// The CSV sink of a checkpointed job: rows are staged per epoch and fsynced before the sink
+/// acknowledges the epoch; [`EpochOutput`] publishes them when the checkpoint completes.
+fn build_epoch_csv_sink<D: CsvRecord + 'static>(
+    stream: Stream<'_, Time, Vec<D>>,
+    df: &Dataflow<'_>,
+    output: Arc<EpochOutput>,
+    mut participant: Participant,
+) {
+    let worker = df.worker_index();
+    let shared = Arc::clone(df.shared());
+    let metrics: Arc<OperatorMetrics> = shared.metrics().register("CsvSink", worker);
+    let mut counts = LocalCounts::default();
+    let mut buffers: std::collections::BTreeMap<Epoch, Vec<u8>> = std::collections::BTreeMap::new();
+    let mut files: std::collections::BTreeMap<Epoch, File> = std::collections::BTreeMap::new();
+    let mut failed = false;
+    stream.sink(Pipeline, "CsvSink", move |(input, frontier)| {
+        input.for_each(|cap, data| {
+            counts.records_in += data.len() as u64;
+            let epoch = cap.stamp().iter().map(|t| t.epoch).min().unwrap_or_default();
+            format_rows(data, buffers.entry(epoch).or_default());
+        });
+        let mut write = |epoch: Epoch, buf: &mut Vec<u8>, files: &mut std::collections::BTreeMap<Epoch, File>| {
+            if buf.is_empty() || failed {
+                return;
+            }
+            let file = match files.entry(epoch) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => match output.stage(epoch, worker) {
+                    Ok(f) => v.insert(f),
+                    Err(e) => {
+                        failed = true;
+                        shared.fail(e);
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = file.write_all(buf) {
+                failed = true;
+                shared.fail(Error::io(format!("writing {}", output.staged_path(epoch, worker).display()), e));
+            }
+            buf.clear();
+        };
+        for (&epoch, buf) in buffers.iter_mut() {
+            if buf.len() >= WRITE_BYTES {
+                write(epoch, buf, &mut files);
+            }
+        }
+        let frontier = frontier.frontier();
+        let frontier_epoch = Participant::min_epoch(frontier.as_ref());
+        while let Some(e) = participant.due(frontier_epoch, shared.aborted()) {
+            // Everything of epochs <= e is here: stage it durably, then acknowledge.
+            let ready: Vec<Epoch> = buffers.keys().copied().filter(|&b| b <= e).collect();
+            let mut staged = 0u64;
+            for b in ready {
+                let mut buf = buffers.remove(&b).unwrap_or_default();
+                staged += buf.len() as u64;
+                write(b, &mut buf, &mut files);
+            }
+            let done: Vec<Epoch> = files.keys().copied().filter(|&b| b <= e).collect();
+            for b in done {
+                if let Some(f) = files.remove(&b)
+                    && let Err(err) = f.sync_data()
+                {
+                    shared.fail(Error::io(format!("fsyncing {}", output.staged_path(b, worker).display()), err));
+                }
+            }
+            let cost = OperatorCost {
+                operator: participant.operator().to_owned(),
+                bytes_written: staged,
+                ..OperatorCost::default()
+            };
+            participant.ack(e, Vec::new(), cost);
+        }
+        metrics.flush(&mut counts);
+        metrics.set_watermark(watermark(&frontier).ms());
+    });
 }

@@ -29,6 +29,7 @@ use crate::error::Result;
 use crate::runtime::Dataflow;
 use crate::runtime::latency::WatermarkLog;
 use crate::runtime::metrics::LocalCounts;
+use crate::snapshot::{Participant, SourceCheckpoint, SourceInstanceState};
 use crate::time::watermark::{WatermarkStrategy, WatermarkTracker};
 use crate::time::{Epoch, Event, EventTime, Time};
 
@@ -38,6 +39,8 @@ const BATCH: usize = 1024;
 const BATCHES_PER_ACTIVATION: usize = 64;
 /// Processing time per activation at most.
 const ACTIVATION_BUDGET: Duration = Duration::from_millis(1);
+/// How often a source stopped at a savepoint's cut checks whether the savepoint is complete.
+const STOP_POLL: Duration = Duration::from_millis(1);
 /// How soon a pending (live, empty) source polls again.
 const PENDING_POLL: Duration = Duration::from_micros(200);
 
@@ -67,6 +70,20 @@ pub trait SourceReader: 'static {
     /// last call.
     fn declared_watermark(&mut self) -> Option<EventTime> {
         None
+    }
+
+    /// The reader's state at a checkpoint's cut (default: its [`position`](Self::position)).
+    fn checkpoint(&self) -> Vec<u64> {
+        vec![self.position()]
+    }
+
+    /// Moves a freshly opened reader (worker `worker` of `workers`) past everything the
+    /// checkpointed instances had read (`source.instances[i].position` is what instance `i`'s
+    /// [`checkpoint`](Self::checkpoint) returned; `source.workers` may differ from `workers`
+    /// when the job is rescaled). The default refuses: such a reader cannot resume.
+    fn restore(&mut self, source: &SourceCheckpoint, worker: usize, workers: usize) -> Result<()> {
+        let _ = (source, worker, workers);
+        Err(crate::Error::Config("this source cannot resume from a checkpoint".into()))
     }
 
     /// For rate-limited readers: when the first record of the last read was scheduled to
@@ -160,19 +177,38 @@ where
     let board = shared.shared_object(&format!("source-board:{name}"), || SourceBoard::new(peers));
     let metrics = shared.metrics().register(name, worker);
     let scope = df.scope();
+    let participant: Option<Participant> = shared.coordinator().and_then(|c| match c.participant(name, worker, true) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            shared.fail(e);
+            None
+        }
+    });
+    let restored: Option<SourceCheckpoint> = participant.as_ref().and_then(|p| p.restored_source().cloned());
     let mut reader = match open(worker, peers) {
-        Ok(r) => Some(r),
+        Ok(mut r) => match restored.as_ref().map_or(Ok(()), |rs| r.restore(rs, worker, peers)) {
+            Ok(()) => Some(r),
+            Err(e) => {
+                shared.fail(crate::Error::Config(format!("source `{name}`: {e}")));
+                None
+            }
+        },
         Err(e) => {
             shared.fail(e);
             None
         }
     };
     let SourceOptions { strategy, watermark_log } = options;
-    timely_source::<_, CapacityContainerBuilder<Vec<R::Item>>, _, _>(scope, name, move |cap, info| {
+    let resumed_tracker = restored.as_ref().map(|rs| resumed_tracker(strategy, rs, worker, peers));
+    timely_source::<_, CapacityContainerBuilder<Vec<R::Item>>, _, _>(scope, name, move |mut cap, info| {
         let activator = scope.activator_for(info.address);
-        let epoch = Epoch(0);
+        let mut epoch = participant.as_ref().map_or(Epoch(0), Participant::current);
+        let mut tracker = resumed_tracker.unwrap_or_else(|| WatermarkTracker::new(strategy));
+        cap.downgrade(&Time { epoch, event: tracker.current() });
+        if restored.is_some() {
+            board.set(worker, tracker.current().0, false);
+        }
         let mut cap = Some(cap);
-        let mut tracker = WatermarkTracker::new(strategy);
         let mut batch: Vec<R::Item> = Vec::with_capacity(BATCH);
         let mut counts = LocalCounts::default();
         let mut last_data = Instant::now();
@@ -197,6 +233,19 @@ where
                     status = ReadStatus::Done;
                     break;
                 }
+                if let Some(p) = &participant {
+                    match epoch_boundary(p, &mut epoch, rd, &tracker, capability) {
+                        Boundary::Read => {}
+                        Boundary::Wait => {
+                            activator.activate_after(STOP_POLL);
+                            return;
+                        }
+                        Boundary::Stop => {
+                            finish(&mut cap, &watermark_log);
+                            return;
+                        }
+                    }
+                }
                 batch.clear();
                 // Timely may have taken the previous buffer: give the new one its full size.
                 batch.reserve(BATCH);
@@ -210,6 +259,9 @@ where
                 if !batch.is_empty() {
                     for r in &batch {
                         tracker.observe(r.event_time());
+                    }
+                    if let Some(p) = &participant {
+                        p.coordinator().count_events(batch.len() as u64);
                     }
                     counts.records_out += batch.len() as u64;
                     output.session(&*capability).give_container(&mut batch);
@@ -238,7 +290,16 @@ where
             metrics.set_watermark(tracker.current().0);
             metrics.flush(&mut counts);
             match status {
-                ReadStatus::Done => finish(&mut cap, &watermark_log),
+                ReadStatus::Done => {
+                    if let Some(p) = &participant
+                        && !shared.aborted()
+                    {
+                        // The final state: this instance acknowledges its last epoch as
+                        // finished (and, implicitly, every later one).
+                        p.ack_source(epoch, instance_state(rd, &tracker, true));
+                    }
+                    finish(&mut cap, &watermark_log)
+                }
                 ReadStatus::Ready => activator.activate(),
                 ReadStatus::Pending => {
                     if let Some(timeout) = strategy.idle_timeout
@@ -264,4 +325,75 @@ where
             }
         }
     })
+}
+
+/// What a source does at an epoch boundary check.
+enum Boundary {
+    /// Go on reading.
+    Read,
+    /// Stopped at the savepoint's cut, which is not complete yet: read nothing, check again.
+    Wait,
+    /// The savepoint is complete: end.
+    Stop,
+}
+
+/// The state of a source instance at a cut.
+fn instance_state<R: SourceReader>(rd: &R, tracker: &WatermarkTracker, finished: bool) -> SourceInstanceState {
+    SourceInstanceState {
+        position: rd.checkpoint(),
+        max_seen: tracker.max_seen().0,
+        watermark: tracker.current().0,
+        finished,
+    }
+}
+
+/// Moves the source into the requested epoch (acknowledging each epoch it leaves with its
+/// state at the cut), and stops it after the savepoint's cut.
+fn epoch_boundary<R: SourceReader>(
+    p: &Participant,
+    epoch: &mut Epoch,
+    rd: &R,
+    tracker: &WatermarkTracker,
+    cap: &mut timely::dataflow::operators::Capability<Time>,
+) -> Boundary {
+    let c = p.coordinator();
+    let requested = c.requested();
+    if requested > *epoch {
+        let state = instance_state(rd, tracker, false);
+        for e in epoch.0..requested.0 {
+            p.ack_source(Epoch(e), state.clone());
+        }
+        *epoch = requested;
+        cap.downgrade(&Time { epoch: *epoch, event: tracker.current() });
+    }
+    match c.stop_after() {
+        Some(cut) if *epoch > cut => {
+            if c.stop_complete() {
+                Boundary::Stop
+            } else {
+                Boundary::Wait
+            }
+        }
+        _ => Boundary::Read,
+    }
+}
+
+/// The watermark tracker of a restored instance: its own state when the job kept its worker
+/// count; after a rescale, the least watermark of the old instances (nothing on time for any of
+/// them becomes late).
+fn resumed_tracker(
+    strategy: WatermarkStrategy,
+    rs: &SourceCheckpoint,
+    worker: usize,
+    workers: usize,
+) -> WatermarkTracker {
+    if rs.workers as usize == workers
+        && let Some(i) = rs.instances.get(worker)
+    {
+        return WatermarkTracker::restored(strategy, EventTime(i.max_seen), EventTime(i.watermark));
+    }
+    let live = rs.instances.iter().filter(|i| !i.finished);
+    let wm = live.clone().map(|i| i.watermark).min().unwrap_or(0);
+    let seen = live.map(|i| i.max_seen).min().unwrap_or(0);
+    WatermarkTracker::restored(strategy, EventTime(seen.max(wm)), EventTime(wm))
 }

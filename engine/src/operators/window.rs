@@ -31,19 +31,20 @@
 //! than the time it will emit at, minted from the stamp of the record that created the state;
 //! they are released as windows fire, so the job ends when the input ends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::CapabilitySet;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::{Capability, CapabilitySet};
 
 use crate::api::aggregate::AggregateFunction;
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
+use crate::snapshot::{ChunkBuf, OperatorCost, Participant};
 use crate::state::{Key, KeyGroup, hash_key};
 use crate::time::window::{Window, WindowSpec};
 use crate::time::{Event, EventTime, Time, watermark};
@@ -80,6 +81,17 @@ impl<K: Key, A> KeyTable<K, A> {
         let h = hash_key(&key);
         let entry = self.table.entry(h, |(k, _)| *k == key, |(k, _)| hash_key(k)).or_insert_with(|| (key, create()));
         &mut entry.into_mut().1
+    }
+
+    /// Sets `key`'s accumulator (restore).
+    fn put(&mut self, key: K, acc: A) {
+        let h = hash_key(&key);
+        match self.table.entry(h, |(k, _)| *k == key, |(k, _)| hash_key(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = acc,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((key, acc));
+            }
+        }
     }
 
     fn get(&self, key: &K) -> Option<&A> {
@@ -123,6 +135,27 @@ enum Mode<K, A> {
         /// Number of open sessions over all keys.
         open: usize,
     },
+}
+
+/// One key group's window state in a snapshot (bincode): the accumulators of its keys per
+/// pane (and per window end for extras), or its keys' sessions; and the watermark the
+/// instance had fired windows to.
+#[derive(Serialize, Deserialize)]
+enum GroupState<K, A> {
+    Panes { fired: u64, panes: Vec<(u64, K, A)>, extras: Vec<(u64, K, A)> },
+    Sessions { fired: u64, sessions: Vec<KeySessions<K, A>> },
+}
+
+/// One key's sessions in a snapshot: `(start, end, accumulator)` each.
+type KeySessions<K, A> = (K, Vec<(u64, u64, A)>);
+
+impl<K, A> GroupState<K, A> {
+    fn empty<X, Y>(fired: u64, mode: &Mode<X, Y>) -> Self {
+        match mode {
+            Mode::Panes { .. } => GroupState::Panes { fired, panes: Vec::new(), extras: Vec::new() },
+            Mode::Sessions { .. } => GroupState::Sessions { fired, sessions: Vec::new() },
+        }
+    }
 }
 
 /// The window operator's state and logic, apart from timely's plumbing.
@@ -364,7 +397,19 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
 
     /// Fires every window the watermark `wm` completes, calling `emit(output time, caps,
     /// results)`, and drops state no window can use any more.
-    fn advance(&mut self, wm: EventTime, mut emit: impl FnMut(&CapabilitySet<Time>, u64, &mut Results<K, A::Out>)) {
+    fn advance(&mut self, wm: EventTime, emit: impl FnMut(&CapabilitySet<Time>, u64, &mut Results<K, A::Out>)) {
+        self.advance_filtered(wm, |_, _| true, emit);
+    }
+
+    /// [`advance`](Self::advance), emitting a window's result for a key only if `fresh(key,
+    /// window end)` (after a rescale, key groups restored from an instance that had already fired
+    /// the window do not emit it again).
+    fn advance_filtered(
+        &mut self,
+        wm: EventTime,
+        fresh: impl Fn(&K, u64) -> bool,
+        mut emit: impl FnMut(&CapabilitySet<Time>, u64, &mut Results<K, A::Out>),
+    ) {
         if wm <= self.fired {
             return;
         }
@@ -389,7 +434,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                     if size == p_ms && extra.is_none() {
                         // Tumbling: one pane is the whole window.
                         if let Some(t) = panes.get(&first) {
-                            results.extend(t.table.iter().map(|(k, a)| WindowResult {
+                            results.extend(t.table.iter().filter(|(k, _)| fresh(k, end)).map(|(k, a)| WindowResult {
                                 key: k.clone(),
                                 window,
                                 value: agg.result(a),
@@ -402,11 +447,13 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                                 agg.merge(merged.entry(k.clone(), || agg.create()), a);
                             }
                         }
-                        results.extend(merged.table.into_iter().map(|(key, a)| WindowResult {
-                            key,
-                            window,
-                            value: agg.result(&a),
-                        }));
+                        results.extend(
+                            merged.table.into_iter().filter(|(k, _)| fresh(k, end)).map(|(key, a)| WindowResult {
+                                key,
+                                window,
+                                value: agg.result(&a),
+                            }),
+                        );
                     }
                     emit(&caps, end - 1, &mut results);
                     results.clear();
@@ -437,6 +484,7 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
                         let Some((_, key)) = ends.pop_first() else { break };
                         if let Some((_, list)) = sessions.find_mut(hash_key(&key), |(k, _)| *k == key)
                             && let Some(s) = list.iter().find(|s| s.end == end)
+                            && fresh(&key, end)
                         {
                             results.push(WindowResult {
                                 key: key.clone(),
@@ -487,6 +535,136 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
         }
     }
 
+    /// The state of every key group with any, encoded per group (see [`GroupState`]).
+    fn snapshot_groups(&self, maxp: u32) -> Vec<(KeyGroup, Vec<u8>)> {
+        let fired = self.fired.0;
+        let mut groups: BTreeMap<u32, GroupState<K, A::Acc>> = BTreeMap::new();
+        let mode = &self.mode;
+        fn group_of<'g, K: Key, A, X, Y>(
+            groups: &'g mut BTreeMap<u32, GroupState<K, A>>,
+            k: &K,
+            maxp: u32,
+            fired: u64,
+            mode: &Mode<X, Y>,
+        ) -> &'g mut GroupState<K, A> {
+            groups.entry(KeyGroup::of(k, maxp).0).or_insert_with(|| GroupState::empty(fired, mode))
+        }
+        match &self.mode {
+            Mode::Panes { panes, extras, .. } => {
+                for (&p, t) in panes {
+                    for (k, a) in t.table.iter() {
+                        if let GroupState::Panes { panes, .. } = group_of(&mut groups, k, maxp, fired, mode) {
+                            panes.push((p, k.clone(), a.clone()));
+                        }
+                    }
+                }
+                for (&end, t) in extras {
+                    for (k, a) in t.table.iter() {
+                        if let GroupState::Panes { extras, .. } = group_of(&mut groups, k, maxp, fired, mode) {
+                            extras.push((end, k.clone(), a.clone()));
+                        }
+                    }
+                }
+            }
+            Mode::Sessions { sessions, .. } => {
+                for (k, list) in sessions.iter() {
+                    if let GroupState::Sessions { sessions, .. } = group_of(&mut groups, k, maxp, fired, mode) {
+                        sessions.push((k.clone(), list.iter().map(|s| (s.start, s.end, s.acc.clone())).collect()));
+                    }
+                }
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(g, st)| (KeyGroup(g), bincode::serialize(&st).expect("window state serializes")))
+            .collect()
+    }
+
+    /// Adds a restored key group's state; returns the watermark its instance had fired to.
+    fn restore_group(&mut self, bytes: &[u8]) -> std::result::Result<u64, String> {
+        let st: GroupState<K, A::Acc> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        match (st, &mut self.mode) {
+            (GroupState::Panes { fired, panes: ps, extras: xs }, Mode::Panes { panes, extras, .. }) => {
+                for (p, k, a) in ps {
+                    panes.entry(p).or_insert_with(KeyTable::new).put(k, a);
+                }
+                for (end, k, a) in xs {
+                    extras.entry(end).or_insert_with(KeyTable::new).put(k, a);
+                }
+                Ok(fired)
+            }
+            (GroupState::Sessions { fired, sessions: ss }, Mode::Sessions { sessions, ends, fired_ends, open, .. }) => {
+                for (k, list) in ss {
+                    let list: Vec<Session<A::Acc>> =
+                        list.into_iter().map(|(start, end, acc)| Session { start, end, acc }).collect();
+                    for s in &list {
+                        // Sessions fire once the watermark passes their end.
+                        if s.end >= fired {
+                            ends.insert((s.end, k.clone()));
+                        } else {
+                            fired_ends.insert((s.end, k.clone()));
+                        }
+                    }
+                    *open += list.len();
+                    let h = hash_key(&k);
+                    sessions.insert_unique(h, (k, list), |(k, _)| hash_key(k));
+                }
+                Ok(fired)
+            }
+            _ => Err("the window kind changed (tumbling/sliding versus session)".into()),
+        }
+    }
+
+    /// After restoring: fires to `fired`, holding capabilities (minted by `mint`) for every
+    /// pending window.
+    fn restored(&mut self, fired: u64, mut mint: impl FnMut(u64) -> timely::dataflow::operators::Capability<Time>) {
+        self.fired = EventTime(fired);
+        match &mut self.mode {
+            Mode::Panes { pane_ms, size_ms, panes, extras } => {
+                let (p_ms, size) = (*pane_ms, *size_ms);
+                for &p in panes.keys() {
+                    let mut end = (p + 1) * p_ms;
+                    while end <= p * p_ms + size {
+                        if end > fired {
+                            Self::hold(&mut self.caps, end - 1, &mut mint);
+                        }
+                        end += p_ms;
+                    }
+                }
+                for &end in extras.keys() {
+                    if end > fired {
+                        Self::hold(&mut self.caps, end - 1, &mut mint);
+                    }
+                }
+            }
+            Mode::Sessions { ends, caps, .. } => {
+                if let Some(&(next, _)) = ends.first() {
+                    caps.insert(mint(next));
+                }
+            }
+        }
+    }
+
+    /// Moves every held capability to epoch `epoch` at least (after that epoch's snapshot).
+    fn caps_to_epoch(&mut self, epoch: crate::time::Epoch) {
+        let lift = |set: &mut CapabilitySet<Time>| {
+            let lifted: Vec<_> = set
+                .iter()
+                .map(|c| c.delayed(&Time { epoch: c.time().epoch.max(epoch), event: c.time().event }))
+                .collect();
+            *set = CapabilitySet::new();
+            for c in lifted {
+                set.insert(c);
+            }
+        };
+        for set in self.caps.values_mut() {
+            lift(set);
+        }
+        if let Mode::Sessions { caps, .. } = &mut self.mode {
+            lift(caps);
+        }
+    }
+
     fn state_size(&self) -> (u64, u64) {
         match &self.mode {
             Mode::Panes { panes, extras, .. } => panes
@@ -500,6 +678,107 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
             }
         }
     }
+}
+
+/// The name of the window operator's state in snapshots.
+const WINDOW_STATE: &str = "windows";
+
+/// Applies one batch with the capabilities of its stamp for the results (`c0`) and late (`c1`)
+/// outputs.
+#[allow(clippy::too_many_arguments)]
+fn apply_batch<K: Key, D: Event, A: AggregateFunction<D>>(
+    core: &mut WindowCore<K, A, D>,
+    stamp: Time,
+    c0: &Capability<Time>,
+    _c1: &Capability<Time>,
+    batch: &mut Vec<D>,
+    key_fn: &impl Fn(&D) -> K,
+    late: &mut Vec<D>,
+    refired: &mut Results<K, A::Out>,
+    counts: &mut LocalCounts,
+) {
+    let mut mint = |at: u64| c0.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) });
+    core.apply(stamp, batch, key_fn, &mut mint, late, refired, counts);
+}
+
+/// Sends what a batch made late (with `$c1`) or re-fired (with `$c0`).
+macro_rules! flush_outputs {
+    ($late_handle:expr, $results_handle:expr, $c0:expr, $c1:expr, $late:expr, $refired:expr, $counts:expr) => {
+        if !$late.is_empty() {
+            $counts.late_records += $late.len() as u64;
+            $late_handle.give($c1, &mut $late);
+            $late.clear();
+        }
+        if !$refired.is_empty() {
+            $counts.records_out += $refired.len() as u64;
+            $results_handle.give($c0, &mut $refired);
+            $refired.clear();
+        }
+    };
+}
+
+/// Hands epoch `e`'s window state to the writer and acknowledges it.
+fn snapshot_window<K: Key, D, A: AggregateFunction<D>>(
+    core: &WindowCore<K, A, D>,
+    p: &Participant,
+    e: crate::time::Epoch,
+    maxp: u32,
+    aligned_records: u64,
+) {
+    let started = std::time::Instant::now();
+    let groups = core.snapshot_groups(maxp);
+    let pause = started.elapsed();
+    let mut written = 0u64;
+    for (kg, bytes) in groups {
+        written += bytes.len() as u64;
+        if let Err(err) = p.submit(e, WINDOW_STATE, kg, ChunkBuf::from_payload(&bytes)) {
+            tracing::error!(error = %err, "handing window state to the snapshot writer");
+        }
+    }
+    let (state_bytes, keys) = core.state_size();
+    let cost = OperatorCost {
+        operator: p.operator().to_owned(),
+        keys,
+        state_bytes,
+        bytes_written: written,
+        chunks_referenced: 0,
+        sync_pause_micros: pause.as_micros() as u64,
+        aligned_records,
+    };
+    p.ack(e, Vec::new(), cost);
+}
+
+/// Loads this worker's key groups from the restored checkpoint into `core` and holds
+/// capabilities for its pending windows. Returns, after a rescale, the groups whose instance had
+/// fired further than the others (their windows up to there must not fire again).
+#[allow(clippy::type_complexity)]
+fn restore_window<K: Key, D, A: AggregateFunction<D>>(
+    core: &mut WindowCore<K, A, D>,
+    p: &Participant,
+    worker: usize,
+    peers: usize,
+    maxp: u32,
+    initial: &mut Capability<Time>,
+) -> crate::Result<Option<(u64, HashMap<u32, u64>)>> {
+    if p.coordinator().restored().is_none() {
+        return Ok(None);
+    }
+    let mut fired_by_group: HashMap<u32, u64> = HashMap::new();
+    for g in (0..maxp).filter(|g| KeyGroup(*g).worker(peers) == worker) {
+        if let Some(bytes) = p.restored_chunk(WINDOW_STATE, KeyGroup(g))? {
+            let fired = core.restore_group(&bytes).map_err(|reason| crate::Error::IncompatibleState {
+                operator: p.operator().to_owned(),
+                state: WINDOW_STATE.to_owned(),
+                reason,
+            })?;
+            fired_by_group.insert(g, fired);
+        }
+    }
+    let low = fired_by_group.values().copied().min().unwrap_or(0);
+    let high = fired_by_group.values().copied().max().unwrap_or(0);
+    let epoch = p.current();
+    core.restored(low, |at| initial.delayed(&Time { epoch, event: EventTime(at) }));
+    Ok((high > low).then(|| (high, fired_by_group.into_iter().filter(|&(_, f)| f > low).collect())))
 }
 
 /// Builds the window operator; see the module docs.
@@ -530,46 +809,94 @@ where
     );
     let (mut results_out, results_stream) = builder.new_output::<Vec<WindowResult<K, A::Out>>>();
     let (mut late_out, late_stream) = builder.new_output::<Vec<D>>();
-    builder.build(move |initial| {
-        drop(initial);
+    let worker = df.worker_index();
+    let peers = df.peers();
+    let shared = Arc::clone(df.shared());
+    let participant: Option<Participant> = shared.coordinator().and_then(|c| {
+        let declared = c.participant(name, worker, false).and_then(|p| {
+            c.declare_state(name, WINDOW_STATE, "window", std::any::type_name::<(K, A::Acc)>()).map(|()| p)
+        });
+        declared.map_err(|e| shared.fail(e)).ok()
+    });
+    builder.build(move |mut initial| {
         let mut core: WindowCore<K, A, D> = WindowCore::new(spec, lateness, agg);
         let mut counts = LocalCounts::default();
         let mut late: Vec<D> = Vec::new();
         let mut refired: Results<K, A::Out> = Vec::new();
+        let mut participant = participant;
+        // Batches of epochs after the one being applied wait here until it is snapshotted.
+        let mut stash: Vec<(Time, Capability<Time>, Capability<Time>, Vec<D>)> = Vec::new();
+        let mut stashed_records = 0u64;
+        // After a rescale: key groups whose instance had fired further than the merged state.
+        let mut catch_up: Option<(u64, HashMap<u32, u64>)> = None;
+        if let Some(p) = &participant {
+            match restore_window(&mut core, p, worker, peers, maxp, &mut initial[0]) {
+                Ok(c) => catch_up = c,
+                Err(e) => shared.fail(e),
+            }
+        }
+        drop(initial);
         move |frontiers| {
             let mut results_handle = results_out.activate();
             let mut late_handle = late_out.activate();
+            let current = participant.as_ref().map(Participant::current);
             input.for_each_stamp(|cap, data| {
                 let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
-                let mut mint =
-                    |at: u64| cap.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) }, 0);
+                let (c0, c1) = (cap.delayed(&stamp, 0), cap.delayed(&stamp, 1));
                 for batch in data {
-                    core.apply(stamp, batch, &key_fn, &mut mint, &mut late, &mut refired, &mut counts);
-                }
-                if !late.is_empty() {
-                    counts.late_records += late.len() as u64;
-                    late_handle.give(&cap, &mut late);
-                    late.clear();
-                }
-                if !refired.is_empty() {
-                    counts.records_out += refired.len() as u64;
-                    results_handle.give(&cap, &mut refired);
-                    refired.clear();
+                    if current.is_some_and(|c| stamp.epoch > c) {
+                        stashed_records += batch.len() as u64;
+                        stash.push((stamp, c0.clone(), c1.clone(), std::mem::take(batch)));
+                        continue;
+                    }
+                    apply_batch(&mut core, stamp, &c0, &c1, batch, &key_fn, &mut late, &mut refired, &mut counts);
+                    flush_outputs!(late_handle, results_handle, &c0, &c1, late, refired, counts);
                 }
             });
             let frontier = frontiers[0].frontier();
-            let wm = watermark(frontier.as_ref());
-            core.advance(wm, |caps, at, results| {
-                if results.is_empty() {
-                    return;
+            let frontier_wm = watermark(frontier.as_ref());
+            let frontier_epoch = Participant::min_epoch(frontier.as_ref());
+            loop {
+                let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                let mut emit = |caps: &CapabilitySet<Time>, at: u64, results: &mut Results<K, A::Out>| {
+                    if results.is_empty() {
+                        return;
+                    }
+                    let cap = caps.iter().min_by_key(|c| c.time().epoch).expect("a pending window holds a capability");
+                    let t = Time { epoch: cap.time().epoch, event: EventTime(at.max(cap.time().event.0)) };
+                    let cap = cap.delayed(&t);
+                    counts.records_out += results.len() as u64;
+                    results_handle.give(&cap, results);
+                };
+                match &catch_up {
+                    Some((upto, groups)) if wm.0 >= *upto => {
+                        let fresh = |k: &K, end: u64| groups.get(&KeyGroup::of(k, maxp).0).is_none_or(|&f| end > f);
+                        core.advance_filtered(wm, fresh, &mut emit);
+                        catch_up = None;
+                    }
+                    _ => core.advance(wm, &mut emit),
                 }
-                let cap = caps.iter().min_by_key(|c| c.time().epoch).expect("a pending window holds a capability");
-                let t = Time { epoch: cap.time().epoch, event: EventTime(at.max(cap.time().event.0)) };
-                let cap = cap.delayed(&t);
-                counts.records_out += results.len() as u64;
-                results_handle.give(&cap, results);
-            });
-            metrics.set_watermark(wm.0);
+                let Some(p) = participant.as_mut() else { break };
+                let Some(e) = p.due(frontier_epoch, shared.aborted()) else { break };
+                snapshot_window(&core, p, e, maxp, std::mem::take(&mut stashed_records));
+                core.caps_to_epoch(crate::time::Epoch(e.0 + 1));
+                // Batches of the epoch now being applied leave the stash.
+                let next = p.current();
+                let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
+                stash = waiting;
+                for (stamp, c0, c1, mut batch) in ready {
+                    apply_batch(&mut core, stamp, &c0, &c1, &mut batch, &key_fn, &mut late, &mut refired, &mut counts);
+                    flush_outputs!(late_handle, results_handle, &c0, &c1, late, refired, counts);
+                }
+            }
+            if frontier.is_empty()
+                && !stash.is_empty()
+                && participant.as_mut().is_none_or(|p| p.due(None, shared.aborted()).is_none())
+            {
+                // Stopped at a savepoint or failed: what waits past the last snapshot is dropped.
+                stash.clear();
+            }
+            metrics.set_watermark(frontier_wm.0);
             let (bytes, keys) = core.state_size();
             metrics.set_state(bytes, keys);
             metrics.flush(&mut counts);

@@ -12,12 +12,13 @@ pub mod metrics;
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use timely::dataflow::Scope;
 
 use crate::error::{Error, Result};
+use crate::snapshot::{CheckpointConfig, CheckpointSummaryReport, Coordinator, Start};
 use crate::time::Time;
 use metrics::{MetricsRegistry, OperatorSnapshot};
 
@@ -36,6 +37,8 @@ pub struct JobConfig {
     /// many times a millisecond (open-loop, low-latency) keeps its latency low by spinning
     /// longer, at the price of the CPU it burns while idle.
     pub idle_spin: Duration,
+    /// Checkpoints, restore and savepoints; `None` runs without any.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 /// Default [`JobConfig::idle_spin`]: timely's.
@@ -43,7 +46,12 @@ pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(timely::WorkerConf
 
 impl Default for JobConfig {
     fn default() -> Self {
-        JobConfig { workers: 1, max_parallelism: DEFAULT_MAX_PARALLELISM, idle_spin: DEFAULT_IDLE_SPIN }
+        JobConfig {
+            workers: 1,
+            max_parallelism: DEFAULT_MAX_PARALLELISM,
+            idle_spin: DEFAULT_IDLE_SPIN,
+            checkpoint: None,
+        }
     }
 }
 
@@ -74,6 +82,7 @@ pub struct JobShared {
     failure: Mutex<Option<Error>>,
     aborted: AtomicBool,
     objects: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    coordinator: OnceLock<Arc<Coordinator>>,
 }
 
 impl std::fmt::Debug for JobShared {
@@ -96,6 +105,12 @@ impl JobShared {
     #[inline]
     pub fn aborted(&self) -> bool {
         self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// The job's checkpoint coordinator, if it takes checkpoints.
+    #[inline]
+    pub fn coordinator(&self) -> Option<&Arc<Coordinator>> {
+        self.coordinator.get()
     }
 
     /// The job's metrics.
@@ -159,6 +174,22 @@ pub struct JobOutcome<R> {
     pub metrics: Vec<OperatorSnapshot>,
     /// Wall-clock time from start to the last worker finishing.
     pub elapsed: Duration,
+    /// What checkpointing did (restore, checkpoints completed), if the job took checkpoints.
+    pub checkpoints: Option<CheckpointSummaryReport>,
+}
+
+/// How [`execute_checkpointed`] ended.
+#[derive(Debug)]
+pub enum Execution<R> {
+    /// The job ran (to the end of its input, or to its savepoint).
+    Ran(JobOutcome<R>),
+    /// The checkpoint it was asked to resume is a finished job's final one: nothing was run.
+    AlreadyFinished {
+        /// That checkpoint's epoch.
+        epoch: u64,
+        /// Where it is.
+        from: std::path::PathBuf,
+    },
 }
 
 /// Runs a job: builds the dataflow on every worker with `build`, runs it to completion.
@@ -179,7 +210,31 @@ where
     R: Send + 'static,
     F: Fn(&mut Dataflow<'_>) -> R + Send + Sync + 'static,
 {
+    match execute_checkpointed(config, shared, build)? {
+        Execution::Ran(outcome) => Ok(outcome),
+        Execution::AlreadyFinished { epoch, from } => Err(Error::Config(format!(
+            "checkpoint {epoch} in {} is the final checkpoint of a finished job: nothing to resume",
+            from.display()
+        ))),
+    }
+}
+
+/// Like [`execute_with`], and says when a resumed job had already finished instead of failing.
+pub fn execute_checkpointed<R, F>(config: JobConfig, shared: Arc<JobShared>, build: F) -> Result<Execution<R>>
+where
+    R: Send + 'static,
+    F: Fn(&mut Dataflow<'_>) -> R + Send + Sync + 'static,
+{
     config.validate()?;
+    if let Some(mut ck) = config.checkpoint.clone() {
+        ck.writer.max_parallelism = config.max_parallelism;
+        match Coordinator::start(ck, config.workers, &shared)? {
+            Start::Run(c) => {
+                let _ = shared.coordinator.set(c);
+            }
+            Start::AlreadyFinished { epoch, from } => return Ok(Execution::AlreadyFinished { epoch: epoch.0, from }),
+        }
+    }
     let timely_config =
         if config.workers == 1 { timely::Config::thread() } else { timely::Config::process(config.workers) };
     let max_parallelism = config.max_parallelism;
@@ -191,6 +246,9 @@ where
             let mut df = Dataflow { scope, shared, max_parallelism };
             build(&mut df)
         });
+        if let Some(c) = worker_shared.coordinator() {
+            c.built(worker.index());
+        }
         while worker.step_or_park(None) {}
         result
     })
@@ -203,6 +261,7 @@ where
             Err(e) => panic = Some(e),
         }
     }
+    let checkpoints = shared.coordinator().map(|c| c.shutdown());
     let elapsed = start.elapsed();
     if let Some(err) = shared.failure.lock().expect("failure lock").take() {
         return Err(err);
@@ -210,5 +269,16 @@ where
     if let Some(p) = panic {
         return Err(Error::Worker(p));
     }
-    Ok(JobOutcome { results, metrics: shared.metrics.snapshot(), elapsed })
+    if let (Some(c), Some(report)) = (shared.coordinator(), &checkpoints) {
+        // A job that ran to its end must have completed its final checkpoint (and published
+        // its output with it); one stopped at a savepoint must have written the savepoint.
+        let done = report.completed.last().is_some_and(|l| l.finished || l.savepoint);
+        if !done {
+            return Err(Error::Config(format!(
+                "the job ended but its final checkpoint (epoch {}) did not complete",
+                c.final_epoch().0
+            )));
+        }
+    }
+    Ok(Execution::Ran(JobOutcome { results, metrics: shared.metrics.snapshot(), elapsed, checkpoints }))
 }

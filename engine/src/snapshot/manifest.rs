@@ -52,6 +52,83 @@ pub struct Manifest {
     pub source_positions: BTreeMap<String, Vec<u64>>,
     /// What writing the checkpoint cost.
     pub stats: WriteStats,
+    /// Whether the job had read all of its input when this checkpoint was taken (its final
+    /// checkpoint): resuming from it has nothing left to do.
+    #[serde(default)]
+    pub finished: bool,
+    /// Whether this is a savepoint (self-contained: every chunk lives under its own root).
+    #[serde(default)]
+    pub savepoint: bool,
+    /// Worker threads of the job that wrote it (restoring with another number rescales).
+    #[serde(default)]
+    pub workers: u32,
+    /// Per source operator: the state of each of its instances at the cut.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceCheckpoint>,
+    /// Every keyed state of the job by `operator/state`, with its kind and value type, so that a
+    /// changed job can be checked against it before anything is restored.
+    #[serde(default)]
+    pub states: BTreeMap<String, StateMeta>,
+    /// What the checkpoint cost per operator (summed over workers; the pause is the largest).
+    #[serde(default)]
+    pub operators: Vec<OperatorCost>,
+}
+
+/// One source operator's state at a checkpoint's cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCheckpoint {
+    /// Instances (workers) the source ran with.
+    pub workers: u32,
+    /// Per instance, in worker order.
+    pub instances: Vec<SourceInstanceState>,
+}
+
+/// One source instance's state at a cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInstanceState {
+    /// The reader's resume position (its meaning is the reader's: an event index, a byte
+    /// offset, or several numbers for readers that were rescaled).
+    pub position: Vec<u64>,
+    /// Largest event time read so far (ms).
+    pub max_seen: u64,
+    /// The watermark the instance had emitted (ms).
+    pub watermark: u64,
+    /// Whether the instance had reached the end of its input.
+    pub finished: bool,
+}
+
+/// What a keyed state is, as recorded in a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMeta {
+    /// The operator's name.
+    pub operator: String,
+    /// The state's name.
+    pub state: String,
+    /// The state's kind (`value`, `list`, `map`, `reducing`, `window`, `timers`).
+    pub kind: String,
+    /// The Rust type of the stored values; a restore into another type is refused.
+    pub value_type: String,
+}
+
+/// What one operator's part of a checkpoint cost.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorCost {
+    /// The operator's name.
+    pub operator: String,
+    /// Keys (entries) in its state, over all workers.
+    pub keys: u64,
+    /// Bytes of its state in memory, over all workers.
+    pub state_bytes: u64,
+    /// Payload bytes it handed to the writer for this checkpoint.
+    pub bytes_written: u64,
+    /// Key groups it left unchanged (referenced from the previous checkpoint).
+    pub chunks_referenced: u64,
+    /// The longest synchronous pause of a worker (processing stopped while the state was
+    /// captured), in microseconds.
+    pub sync_pause_micros: u64,
+    /// Records held back during alignment (arrived for a later epoch before this one was
+    /// complete), over all workers.
+    pub aligned_records: u64,
 }
 
 impl Manifest {
@@ -64,6 +141,12 @@ impl Manifest {
             chunks: Vec::new(),
             source_positions: BTreeMap::new(),
             stats: WriteStats::default(),
+            finished: false,
+            savepoint: false,
+            workers: 0,
+            sources: BTreeMap::new(),
+            states: BTreeMap::new(),
+            operators: Vec::new(),
         }
     }
 

@@ -71,8 +71,10 @@
 
 mod buf;
 mod chunk;
+mod coordinator;
 mod crc32c;
 mod manifest;
+mod output;
 mod reader;
 mod retention;
 mod summary;
@@ -83,12 +85,19 @@ pub use chunk::{
     CHUNK_FORMAT_VERSION, CHUNK_HEADER_LEN, CHUNK_MAGIC, ChunkBuf, ChunkHeader, ChunkName, ChunkRef, decode_header,
     encode_header,
 };
+pub use coordinator::{
+    CheckpointConfig, CheckpointSummaryReport, CommitHook, CompletedCheckpoint, Coordinator,
+    DEFAULT_CHECKPOINT_INTERVAL, Participant, RestoreFrom, Restored, Start,
+};
 pub use crc32c::{crc32c, crc32c_append};
 pub use manifest::{
-    DATA_FILE, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, MANIFEST_TMP_FILE, Manifest, WriteStats, checkpoint_dir_name,
-    parse_checkpoint_dir_name,
+    DATA_FILE, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, MANIFEST_TMP_FILE, Manifest, OperatorCost, SourceCheckpoint,
+    SourceInstanceState, StateMeta, WriteStats, checkpoint_dir_name, parse_checkpoint_dir_name,
 };
+pub use output::EpochOutput;
 pub use reader::{CheckpointInfo, CheckpointStatus, Recovered, SkippedCheckpoint, Snapshot, list};
 pub use retention::{RetentionPlan, apply as apply_retention, plan_retention};
 pub use summary::{CheckpointSummary, StateSummary, summarize};
-pub use writer::{Backend, BackendKind, CheckpointReport, Chunk, SnapshotWriter, WriterHandle, WriterOptions};
+pub use writer::{
+    Backend, BackendKind, CheckpointReport, Chunk, DeferredEncode, SnapshotWriter, WriterHandle, WriterOptions,
+};

@@ -31,6 +31,9 @@
 use std::any::{TypeId, type_name};
 use std::marker::PhantomData;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::state::table::{ErasedState, Plain, Stored, Table, table_hash};
 use crate::state::{Key, KeyGroup, hash_key};
 
@@ -138,7 +141,7 @@ struct ReducingTable<K, T> {
     reduce: ReduceFn<T>,
 }
 
-impl<K: Key, T: 'static> ErasedState<K> for ReducingTable<K, T> {
+impl<K: Key, T: Serialize + DeserializeOwned + 'static> ErasedState<K> for ReducingTable<K, T> {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -156,6 +159,15 @@ impl<K: Key, T: 'static> ErasedState<K> for ReducingTable<K, T> {
     }
     fn remove_key(&mut self, group: usize, hash: u64, key: &K) {
         self.table.remove(group, hash, key);
+    }
+    fn take_dirty(&mut self, group: usize) -> bool {
+        self.table.take_dirty(group)
+    }
+    fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
+        self.table.encode_group(group)
+    }
+    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String> {
+        self.table.decode_group(group, bytes)
     }
 }
 
@@ -508,6 +520,45 @@ impl<K: Key> KeyedStateBackend<K> {
         self.table::<StateMap<MK, V>>(h.id).groups[g].iter().for_each(|(k, v)| f(k, v));
     }
 
+    // ----- snapshots -----
+
+    /// Calls `f(state name, key group, payload)` for every state and owned key group: the
+    /// group's entries encoded (bincode), `Some(None)` for a group that did not change since
+    /// the previous call (unless `full`), nothing for an empty one.
+    pub fn snapshot(&mut self, full: bool, mut f: impl FnMut(&'static str, KeyGroup, Option<Vec<u8>>)) {
+        let (workers, worker) = (self.workers, self.worker);
+        for s in &mut self.states {
+            for g in 0..self.local_groups {
+                let kg = KeyGroup((g * workers + worker) as u32);
+                let dirty = s.table.take_dirty(g);
+                if !dirty && !full {
+                    if s.table.group_keys(g) > 0 {
+                        f(s.name, kg, None);
+                    }
+                    continue;
+                }
+                if let Some(bytes) = s.table.encode_group(g) {
+                    f(s.name, kg, Some(bytes));
+                }
+            }
+        }
+    }
+
+    /// Loads a snapshot's payload of state `name` for key group `kg` (owned by this worker).
+    /// A state the backend does not declare is ignored (the job no longer has it).
+    pub fn restore(&mut self, name: &str, kg: KeyGroup, bytes: &[u8]) -> Result<(), String> {
+        let g = self.local(kg);
+        match self.states.iter_mut().find(|s| s.name == name) {
+            Some(s) => s.table.decode_group(g, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Every declared state: name, kind and value type (for the snapshot's type check).
+    pub fn declared(&self) -> impl Iterator<Item = (&'static str, StateKind, &'static str)> + '_ {
+        self.states.iter().map(|s| (s.name, s.kind, s.type_name))
+    }
+
     // ----- accounting -----
 
     /// The registered states: identifier, name and kind, in registration order.
@@ -593,7 +644,7 @@ pub struct StateRegistry<'a, K: Key> {
 
 impl<K: Key> StateRegistry<'_, K> {
     /// Declares (or finds) the value state `name` holding a `T`.
-    pub fn value<T: 'static>(&mut self, name: &'static str) -> ValueState<T> {
+    pub fn value<T: Serialize + DeserializeOwned + 'static>(&mut self, name: &'static str) -> ValueState<T> {
         let b = &mut *self.backend;
         let (tid, tn) = (TypeId::of::<T>(), type_name::<T>());
         let id = b.register(name, StateKind::Value, tid, tn).unwrap_or_else(|| {
@@ -604,7 +655,7 @@ impl<K: Key> StateRegistry<'_, K> {
     }
 
     /// Declares (or finds) the list state `name` of `T` elements.
-    pub fn list<T: 'static>(&mut self, name: &'static str) -> ListState<T> {
+    pub fn list<T: Serialize + DeserializeOwned + 'static>(&mut self, name: &'static str) -> ListState<T> {
         let b = &mut *self.backend;
         let (tid, tn) = (TypeId::of::<T>(), type_name::<T>());
         let id = b.register(name, StateKind::List, tid, tn).unwrap_or_else(|| {
@@ -615,7 +666,7 @@ impl<K: Key> StateRegistry<'_, K> {
     }
 
     /// Declares (or finds) the map state `name` from `MK` to `V`.
-    pub fn map<MK: Key, V: 'static>(&mut self, name: &'static str) -> MapState<MK, V> {
+    pub fn map<MK: Key, V: Serialize + DeserializeOwned + 'static>(&mut self, name: &'static str) -> MapState<MK, V> {
         let b = &mut *self.backend;
         let (tid, tn) = (TypeId::of::<(MK, V)>(), type_name::<(MK, V)>());
         let id = b.register(name, StateKind::Map, tid, tn).unwrap_or_else(|| {
@@ -628,7 +679,7 @@ impl<K: Key> StateRegistry<'_, K> {
     /// Declares the reducing state `name`: values added with
     /// [`KeyedStateBackend::reduce`] are folded into the stored one with `reduce`.
     /// Registering the name again returns the first handle and keeps the first function.
-    pub fn reducing<T: 'static>(
+    pub fn reducing<T: Serialize + DeserializeOwned + 'static>(
         &mut self,
         name: &'static str,
         reduce: impl Fn(&mut T, T) + 'static,

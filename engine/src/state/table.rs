@@ -38,6 +38,8 @@ pub(crate) trait Stored: 'static {
 
 /// A value stored as it is ([`crate::state::ValueState`], reducing state): its heap is not
 /// known to the store and counted as 0.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Plain<T>(pub(crate) T);
 
 impl<T: 'static> Stored for Plain<T> {
@@ -87,11 +89,17 @@ fn apply_to_entry<K, V: Stored, R>(
 pub(crate) struct Table<K, V> {
     pub(crate) groups: Vec<HashTable<(K, V)>>,
     pub(crate) heap: Vec<usize>,
+    /// Groups possibly changed since the last snapshot took them (set by every mutable access).
+    pub(crate) dirty: Vec<bool>,
 }
 
 impl<K: Key, V: Stored> Table<K, V> {
     pub(crate) fn new(groups: usize) -> Self {
-        Table { groups: (0..groups).map(|_| HashTable::new()).collect(), heap: vec![0; groups] }
+        Table {
+            groups: (0..groups).map(|_| HashTable::new()).collect(),
+            heap: vec![0; groups],
+            dirty: vec![false; groups],
+        }
     }
 
     #[inline]
@@ -101,12 +109,14 @@ impl<K: Key, V: Stored> Table<K, V> {
 
     #[inline]
     pub(crate) fn get_mut(&mut self, group: usize, hash: u64, key: &K) -> Option<&mut V> {
+        self.dirty[group] = true;
         self.groups[group].find_mut(hash, |e| e.0 == *key).map(|e| &mut e.1)
     }
 
     /// The value of `key`, inserted with `init` if absent.
     #[inline]
     pub(crate) fn get_or_insert_with(&mut self, group: usize, hash: u64, key: &K, init: impl FnOnce() -> V) -> &mut V {
+        self.dirty[group] = true;
         let entry = self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0)));
         &mut entry.or_insert_with(|| (key.clone(), init())).into_mut().1
     }
@@ -114,6 +124,7 @@ impl<K: Key, V: Stored> Table<K, V> {
     /// Sets the value of `key`.
     #[inline]
     pub(crate) fn insert(&mut self, group: usize, hash: u64, key: &K, value: V) {
+        self.dirty[group] = true;
         match self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0))) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 let old = std::mem::replace(&mut o.get_mut().1, value);
@@ -132,6 +143,7 @@ impl<K: Key, V: Stored> Table<K, V> {
     pub(crate) fn remove(&mut self, group: usize, hash: u64, key: &K) -> Option<V> {
         match self.groups[group].find_entry(hash, |e| e.0 == *key) {
             Ok(o) => {
+                self.dirty[group] = true;
                 let v = o.remove().0.1;
                 self.heap[group] = self.heap[group].saturating_sub(v.heap_bytes());
                 self.release_if_empty(group);
@@ -153,6 +165,7 @@ impl<K: Key, V: Stored> Table<K, V> {
         f: impl FnOnce(&mut V) -> R,
         is_empty: impl FnOnce(&V) -> bool,
     ) -> R {
+        self.dirty[group] = true;
         let entry = self.groups[group].entry(hash, |e| e.0 == *key, |e| table_hash(crate::state::hash_key(&e.0)));
         let occupied = entry.or_insert_with(|| (key.clone(), init()));
         let (r, removed) = apply_to_entry(&mut self.heap[group], occupied, f, is_empty);
@@ -176,6 +189,7 @@ impl<K: Key, V: Stored> Table<K, V> {
         let Ok(occupied) = self.groups[group].find_entry(hash, |e| e.0 == *key) else {
             return None;
         };
+        self.dirty[group] = true;
         let (r, removed) = apply_to_entry(&mut self.heap[group], occupied, f, is_empty);
         if removed {
             self.release_if_empty(group);
@@ -212,9 +226,24 @@ pub(crate) trait ErasedState<K>: 'static {
     fn clear_group(&mut self, group: usize);
     /// Removes one key's entry, if any.
     fn remove_key(&mut self, group: usize, hash: u64, key: &K);
+    /// Whether a group changed since the last call (and resets that).
+    fn take_dirty(&mut self, group: usize) -> bool;
+    /// A group's entries encoded for a snapshot (bincode of the `(key, value)` list), `None`
+    /// if it has none.
+    fn encode_group(&self, group: usize) -> Option<Vec<u8>>;
+    /// Adds a snapshot's entries to a group.
+    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String>;
 }
 
-impl<K: Key, V: Stored> ErasedState<K> for Table<K, V> {
+/// Encodes a group's `(key, value)` entries.
+pub(crate) fn encode_entries<K: Key, V: serde::Serialize>(table: &HashTable<(K, V)>) -> Option<Vec<u8>> {
+    (!table.is_empty()).then(|| {
+        let entries: Vec<(&K, &V)> = table.iter().map(|(k, v)| (k, v)).collect();
+        bincode::serialize(&entries).expect("state entries serialize")
+    })
+}
+
+impl<K: Key, V: Stored + serde::Serialize + serde::de::DeserializeOwned> ErasedState<K> for Table<K, V> {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -228,10 +257,26 @@ impl<K: Key, V: Stored> ErasedState<K> for Table<K, V> {
         Table::group_bytes(self, group)
     }
     fn clear_group(&mut self, group: usize) {
+        self.dirty[group] |= !self.groups[group].is_empty();
         self.groups[group] = HashTable::new();
         self.heap[group] = 0;
     }
     fn remove_key(&mut self, group: usize, hash: u64, key: &K) {
         self.remove(group, hash, key);
+    }
+    fn take_dirty(&mut self, group: usize) -> bool {
+        std::mem::take(&mut self.dirty[group])
+    }
+    fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
+        encode_entries(&self.groups[group])
+    }
+    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String> {
+        let entries: Vec<(K, V)> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        for (k, v) in entries {
+            let h = table_hash(crate::state::hash_key(&k));
+            self.insert(group, h, &k, v);
+        }
+        self.dirty[group] = false;
+        Ok(())
     }
 }

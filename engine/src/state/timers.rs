@@ -32,6 +32,9 @@ pub struct TimerQueue<K> {
     len: usize,
     due: BinaryHeap<Reverse<(u64, K, usize)>>,
     bound: Option<u64>,
+    /// Groups changed since the last [`take_dirty`](TimerQueue::take_dirty) (incremental
+    /// snapshots).
+    dirty: Vec<bool>,
 }
 
 impl<K: Key> TimerQueue<K> {
@@ -42,6 +45,7 @@ impl<K: Key> TimerQueue<K> {
             len: 0,
             due: BinaryHeap::new(),
             bound: None,
+            dirty: vec![false; local_groups],
         }
     }
 
@@ -50,6 +54,7 @@ impl<K: Key> TimerQueue<K> {
         let new = self.groups[group].insert((time, key.clone()));
         if new {
             self.len += 1;
+            self.dirty[group] = true;
             if self.bound.is_some_and(|b| time <= b) {
                 self.due.push(Reverse((time, key.clone(), group)));
             }
@@ -63,6 +68,7 @@ impl<K: Key> TimerQueue<K> {
         let gone = self.groups[group].remove(&(time, key.clone()));
         if gone {
             self.len -= 1;
+            self.dirty[group] = true;
         }
         gone
     }
@@ -102,6 +108,7 @@ impl<K: Key> TimerQueue<K> {
             let entry = (t, k);
             if self.groups[g].remove(&entry) {
                 self.len -= 1;
+                self.dirty[g] = true;
                 return Some(entry);
             }
         }
@@ -111,7 +118,8 @@ impl<K: Key> TimerQueue<K> {
 
     /// Drops every pending timer.
     pub fn clear(&mut self) {
-        for g in &mut self.groups {
+        for (g, d) in self.groups.iter_mut().zip(&mut self.dirty) {
+            *d |= !g.is_empty();
             g.clear();
         }
         self.len = 0;
@@ -126,6 +134,28 @@ impl<K: Key> TimerQueue<K> {
     /// Calls `f` with every `(time, key)` of local group `group`, in order.
     pub fn for_each_in_group(&self, group: usize, mut f: impl FnMut(u64, &K)) {
         self.groups[group].iter().for_each(|(t, k)| f(*t, k));
+    }
+
+    /// Whether local group `group` changed since the last call (and resets that).
+    pub fn take_dirty(&mut self, group: usize) -> bool {
+        std::mem::take(&mut self.dirty[group])
+    }
+
+    /// The timers of local group `group` encoded for a snapshot, `None` if it has none.
+    pub fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
+        let set = &self.groups[group];
+        (!set.is_empty()).then(|| bincode::serialize(&set.iter().collect::<Vec<_>>()).expect("timers serialize"))
+    }
+
+    /// Adds the timers of a snapshot's group to local group `group`.
+    pub fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String> {
+        let timers: Vec<(u64, K)> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        for (t, k) in timers {
+            if self.groups[group].insert((t, k)) {
+                self.len += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Estimated bytes: `(u64, K)` entries at an assumed B-tree fill of two thirds.

@@ -76,6 +76,14 @@ impl WatermarkTracker {
         WatermarkTracker { strategy, max_seen: 0, current: EventTime::MIN }
     }
 
+    /// A tracker resuming from a checkpoint: it had seen `max_seen` and emitted `current`.
+    pub fn restored(strategy: WatermarkStrategy, max_seen: EventTime, current: EventTime) -> Self {
+        let mut t = WatermarkTracker::new(strategy);
+        t.max_seen = max_seen.0;
+        t.current = current;
+        t
+    }
+
     /// Notes an event time; cheap enough for every record.
     #[inline]
     pub fn observe(&mut self, t: EventTime) {

@@ -76,6 +76,8 @@ pub struct JobOptions {
     pub rate: Option<u64>,
     /// How long an idle worker spins before parking (see [`rill::JobConfig::idle_spin`]).
     pub idle_spin: std::time::Duration,
+    /// Checkpoints, resume and savepoints (see [`rill::snapshot::CheckpointConfig`]).
+    pub checkpoint: Option<rill::snapshot::CheckpointConfig>,
 }
 
 impl Default for JobOptions {
@@ -89,6 +91,7 @@ impl Default for JobOptions {
             late_output: None,
             rate: None,
             idle_spin: rill::runtime::DEFAULT_IDLE_SPIN,
+            checkpoint: None,
         }
     }
 }
@@ -109,6 +112,11 @@ pub struct JobReport {
     /// One sample per result row whose event time marks a watermark crossing (window ends,
     /// timer firings): ns from the job's watermark passing it to the row leaving the job.
     pub window_latency_ns: Vec<u64>,
+    /// What checkpointing did, for a checkpointed job.
+    pub checkpoints: Option<rill::snapshot::CheckpointSummaryReport>,
+    /// Set when `--resume` found the final checkpoint of a finished job (its epoch and
+    /// directory): nothing was run.
+    pub already_finished: Option<(u64, PathBuf)>,
 }
 
 /// A job's input once resolved: a generator shared by the workers, or a CSV file.
@@ -161,7 +169,8 @@ where
     let (rows, late_rows) = (Counter::new(), Counter::new());
     let start = Instant::now();
     let (opts2, rows2, late2, samples2) = (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&samples));
-    let outcome = rill::execute(job_config(opts), move |df| {
+    let shared = Arc::new(rill::runtime::JobShared::default());
+    let outcome = rill::runtime::execute_checkpointed(job_config(opts), shared, move |df| {
         let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log)) };
         let input = match &source {
             Source::Generated(g) => {
@@ -185,6 +194,21 @@ where
         }
         late.count_into(df, &late2);
     })?;
+    let outcome = match outcome {
+        rill::runtime::Execution::Ran(outcome) => outcome,
+        rill::runtime::Execution::AlreadyFinished { epoch, from } => {
+            return Ok(JobReport {
+                events_in: 0,
+                rows_out: 0,
+                late_rows: 0,
+                elapsed: Duration::ZERO,
+                metrics: Vec::new(),
+                window_latency_ns: Vec::new(),
+                checkpoints: None,
+                already_finished: Some((epoch, from)),
+            });
+        }
+    };
     let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
     Ok(JobReport {
         events_in: source_count(&outcome.metrics, source_name),
@@ -193,6 +217,8 @@ where
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
         window_latency_ns,
+        checkpoints: outcome.checkpoints,
+        already_finished: None,
     })
 }
 
@@ -238,7 +264,12 @@ pub(crate) fn latency_sink<'s, D, F>(
 
 /// The engine configuration of a job run with `opts`.
 pub(crate) fn job_config(opts: &JobOptions) -> rill::JobConfig {
-    rill::JobConfig { workers: opts.workers, idle_spin: opts.idle_spin, ..rill::JobConfig::default() }
+    rill::JobConfig {
+        workers: opts.workers,
+        idle_spin: opts.idle_spin,
+        checkpoint: opts.checkpoint.clone(),
+        ..rill::JobConfig::default()
+    }
 }
 
 /// The events the sources of a finished job read: the sum of `records_out` of the operator
