@@ -236,3 +236,40 @@ fn savepoint_stop_resume_rescale_and_fork() {
     run(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(rows(&out), expected, "resumed from the savepoint on 1 worker");
 }
+
+/// The same from a CSV file: the file source resumes at its readers' row offsets.
+#[test]
+fn sensors_from_csv_killed_and_resumed_equals_the_uninterrupted_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("sensors.csv");
+    run(&["gen", "sensors", "--events", "3000000", "--out", &path_str(&input)]);
+    let job = ["run", "sensors", "--input", &path_str(&input), "--workers", "2", "--window-ms", "1000"];
+    let reference = dir.path().join("reference.csv");
+    let mut plain = owned(&job);
+    plain.extend(owned(&["--output", &path_str(&reference)]));
+    run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let out = dir.path().join("out.csv");
+    let ck = dir.path().join("checkpoints");
+    let mut args = owned(&job);
+    args.extend(owned(&[
+        "--output",
+        &path_str(&out),
+        "--checkpoint-dir",
+        &path_str(&ck),
+        "--checkpoint-interval-ms",
+        "20",
+        "--resume",
+    ]));
+    let mut rng = Rng(0x5EED_0003);
+    for _ in 0..4 {
+        run_and_kill(&args, Duration::from_millis(rng.next(300, 1200)));
+    }
+    let last = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = stdout(&last);
+    assert!(
+        text.contains("restored checkpoint") || text.contains("nothing to resume"),
+        "the last run neither restored a checkpoint nor found the job finished:\n{text}"
+    );
+    assert_eq!(rows(&out), rows(&reference));
+}

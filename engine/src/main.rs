@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
-use rill::snapshot::{CheckpointStatus, Snapshot, list, summarize};
+use rill::snapshot::{CheckpointStatus, Snapshot, list, summarize, with_restore_estimate};
 use rill::time::Epoch;
 
 #[global_allocator]
@@ -92,12 +92,17 @@ fn main() -> anyhow::Result<()> {
                 None => Snapshot::open(&dir),
             }
             .with_context(|| format!("opening the checkpoint in {}", dir.display()))?;
-            let s = summarize(snapshot.manifest());
+            // Reading and verifying every chunk is the I/O of a restore: time it for the estimate.
+            let started = std::time::Instant::now();
+            snapshot
+                .verify()
+                .with_context(|| format!("verifying checkpoint {} in {}", snapshot.epoch().0, dir.display()))?;
+            let s = with_restore_estimate(summarize(snapshot.manifest()), started.elapsed().as_micros() as u64);
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 return Ok(());
             }
-            if s.states.is_empty() && s.source_positions.is_empty() {
+            if s.states.is_empty() && s.source_positions.is_empty() && s.operators.is_empty() {
                 bail!("checkpoint {} in {} holds nothing", s.epoch, dir.display());
             }
             println!("checkpoint {} ({} key groups), written by {}", s.epoch, s.max_parallelism, s.backend);
@@ -118,6 +123,31 @@ fn main() -> anyhow::Result<()> {
                     "{:<24}  {:<16}  {:>10}  {:>7}  {:>14}  {:>14}",
                     st.operator, st.state, st.key_groups, st.chunks, st.bytes, st.bytes_written
                 );
+            }
+            if !s.operators.is_empty() {
+                println!(
+                    "{:<24}  {:>10}  {:>12}  {:>12}  {:>13}  {:>10}  {:>11}  {:>12}",
+                    "operator", "keys", "state bytes", "bytes", "bytes written", "sync µs", "async µs", "restore µs"
+                );
+                for o in &s.operators {
+                    println!(
+                        "{:<24}  {:>10}  {:>12}  {:>12}  {:>13}  {:>10}  {:>11}  {:>12}",
+                        o.operator,
+                        o.keys,
+                        o.state_bytes,
+                        o.bytes,
+                        o.bytes_written,
+                        o.sync_pause_micros,
+                        o.async_write_micros,
+                        o.restore_estimate_micros.unwrap_or(0)
+                    );
+                }
+            }
+            if s.finished {
+                println!("  the final checkpoint of a finished job");
+            }
+            if s.savepoint {
+                println!("  a savepoint");
             }
             for (source, positions) in &s.source_positions {
                 println!("source {source}: positions {positions:?}");

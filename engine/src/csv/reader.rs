@@ -83,7 +83,47 @@ pub struct CsvFileReader<R> {
     /// Bytes read past a chunk's end at a time, to finish its last row.
     spill: usize,
     done: bool,
+    /// What earlier runs with other worker counts read (see [`CsvLayer`]); empty unless the
+    /// job was rescaled.
+    layers: Vec<CsvLayer>,
     _record: PhantomData<fn() -> R>,
+}
+
+/// What one earlier run read: for each of its workers `(chunk, offset of its next row, done)`;
+/// chunks of that worker before `chunk` were read whole, `chunk` up to the offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CsvLayer {
+    workers: Vec<(u64, u64, bool)>,
+}
+
+impl CsvLayer {
+    /// The file offset up to which this layer read the rows of chunk `c` spanning
+    /// `[start, end)`: `end` if whole, `start` if not at all.
+    fn read_up_to(&self, c: u64, start: u64, end: u64) -> u64 {
+        let (k, o, done) = self.workers[(c % self.workers.len() as u64) as usize];
+        if done || c < k {
+            end
+        } else if c == k {
+            o.clamp(start, end)
+        } else {
+            start
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u64>) {
+        out.push(self.workers.len() as u64);
+        for &(k, o, d) in &self.workers {
+            out.extend_from_slice(&[k, o, u64::from(d)]);
+        }
+    }
+
+    fn decode(pos: &mut &[u64]) -> Option<CsvLayer> {
+        let (&n, rest) = pos.split_first()?;
+        let n = usize::try_from(n).ok().filter(|&n| n > 0 && n * 3 <= rest.len())?;
+        let workers = rest[..n * 3].chunks(3).map(|w| (w[0], w[1], w[2] != 0)).collect();
+        *pos = &rest[n * 3..];
+        Some(CsvLayer { workers })
+    }
 }
 
 impl<R> std::fmt::Debug for CsvFileReader<R> {
@@ -170,6 +210,7 @@ impl<R: CsvRecord> CsvFileReader<R> {
             consumed_before: 0,
             spill: usize::try_from(chunk_size).unwrap_or(usize::MAX).clamp(256, 64 << 10),
             done: false,
+            layers: Vec::new(),
             _record: PhantomData,
         };
         reader.start_next_chunk()?;
@@ -195,6 +236,17 @@ impl<R: CsvRecord> CsvFileReader<R> {
                 return Ok(());
             };
             self.chunk_end = start.saturating_add(self.chunk_size).min(self.file_len);
+            // After a rescale: skip what an earlier layout read of this chunk.
+            let read = self.layers.iter().map(|l| l.read_up_to(k, start, self.chunk_end)).max().unwrap_or(start);
+            if read >= self.chunk_end {
+                continue;
+            }
+            if read > start {
+                // An earlier reader stopped at a row start inside this chunk.
+                self.reset_buffer(read);
+                self.chunk_first_row = read;
+                return Ok(());
+            }
             if start == self.data_start {
                 self.reset_buffer(start);
                 self.chunk_first_row = start;
@@ -353,6 +405,73 @@ where
 
     fn position(&self) -> u64 {
         self.consumed()
+    }
+
+    /// `[chunk, offset of the next row, done, bytes consumed, layers...]`.
+    fn checkpoint(&self) -> Vec<u64> {
+        let chunk = self.next_chunk.saturating_sub(self.workers);
+        let mut out = vec![chunk, self.buf_off + self.lo as u64, u64::from(self.done), self.consumed()];
+        out.push(self.layers.len() as u64);
+        for l in &self.layers {
+            l.encode(&mut out);
+        }
+        out
+    }
+
+    fn restore(&mut self, source: &crate::snapshot::SourceCheckpoint, worker: usize, workers: usize) -> Result<()> {
+        let bad = || Error::Config(format!("{}: malformed CSV source checkpoint", self.path.display()));
+        let mut instances = Vec::with_capacity(source.instances.len());
+        let mut layers: Vec<CsvLayer> = Vec::new();
+        for inst in &source.instances {
+            let p = &inst.position;
+            if p.len() < 5 {
+                return Err(bad());
+            }
+            instances.push((p[0], p[1], p[2] != 0, p[3]));
+            let mut rest = &p[5..];
+            for _ in 0..p[4] {
+                let l = CsvLayer::decode(&mut rest).ok_or_else(bad)?;
+                if !layers.contains(&l) {
+                    layers.push(l);
+                }
+            }
+        }
+        if instances.len() != source.workers as usize || instances.is_empty() {
+            return Err(bad());
+        }
+        if instances.len() == workers {
+            // Same layout: resume this worker's own chunk at its next row.
+            let (chunk, offset, done, consumed) = instances[worker];
+            self.layers = layers;
+            self.consumed_before = consumed;
+            if done || offset >= self.file_len {
+                self.done = true;
+                self.reset_buffer(self.file_len);
+                self.chunk_first_row = self.file_len;
+                return Ok(());
+            }
+            let start =
+                chunk.checked_mul(self.chunk_size).and_then(|o| o.checked_add(self.data_start)).ok_or_else(bad)?;
+            self.next_chunk = chunk.saturating_add(self.workers);
+            self.chunk_end = start.saturating_add(self.chunk_size).min(self.file_len);
+            self.reset_buffer(offset);
+            self.chunk_first_row = offset;
+            self.done = false;
+            if offset >= self.chunk_end {
+                self.start_next_chunk()?;
+            }
+            return Ok(());
+        }
+        layers.push(CsvLayer { workers: instances.iter().map(|&(k, o, d, _)| (k, o, d)).collect() });
+        self.layers = layers;
+        self.next_chunk = worker as u64;
+        self.consumed_before = 0;
+        self.chunk_first_row = self.data_start;
+        self.reset_buffer(self.data_start);
+        self.done = false;
+        self.start_next_chunk()?;
+        self.consumed_before = 0;
+        Ok(())
     }
 }
 

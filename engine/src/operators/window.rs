@@ -869,12 +869,14 @@ where
                     results_handle.give(&cap, results);
                 };
                 match &catch_up {
-                    Some((upto, groups)) if wm.0 >= *upto => {
+                    Some((upto, groups)) => {
                         let fresh = |k: &K, end: u64| groups.get(&KeyGroup::of(k, maxp).0).is_none_or(|&f| end > f);
                         core.advance_filtered(wm, fresh, &mut emit);
-                        catch_up = None;
+                        if wm.0 >= *upto {
+                            catch_up = None;
+                        }
                     }
-                    _ => core.advance(wm, &mut emit),
+                    None => core.advance(wm, &mut emit),
                 }
                 let Some(p) = participant.as_mut() else { break };
                 let Some(e) = p.due(frontier_epoch, shared.aborted()) else { break };

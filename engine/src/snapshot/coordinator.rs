@@ -191,7 +191,7 @@ struct ParticipantInfo {
 }
 
 /// One completed checkpoint, as the job reports it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompletedCheckpoint {
     /// Its epoch.
     pub epoch: u64,

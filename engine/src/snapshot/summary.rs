@@ -47,6 +47,48 @@ pub struct CheckpointSummary {
     pub sync_micros: u64,
     /// Source positions recorded in it, by source.
     pub source_positions: BTreeMap<String, Vec<u64>>,
+    /// Whether it is a finished job's final checkpoint.
+    pub finished: bool,
+    /// Whether it is a savepoint.
+    pub savepoint: bool,
+    /// What each operator's part cost (from the manifest's `operators`).
+    pub operators: Vec<OperatorSummary>,
+    /// Microseconds [`with_restore_estimate`] measured reading and verifying every chunk.
+    pub read_micros: Option<u64>,
+}
+
+/// One operator's part of a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OperatorSummary {
+    /// The operator's name.
+    pub operator: String,
+    /// Keys in its state when the checkpoint was taken (all workers).
+    pub keys: u64,
+    /// Bytes of its state in memory (all workers).
+    pub state_bytes: u64,
+    /// Payload bytes of its chunks in this checkpoint (written now or referenced).
+    pub bytes: u64,
+    /// Payload bytes it wrote for this checkpoint.
+    pub bytes_written: u64,
+    /// The longest synchronous pause of one of its instances, in microseconds.
+    pub sync_pause_micros: u64,
+    /// Its share (by bytes written) of the writer's asynchronous write time, in microseconds.
+    pub async_write_micros: u64,
+    /// Records held back by alignment (all workers).
+    pub aligned_records: u64,
+    /// Estimated restore time: its bytes at the read rate [`with_restore_estimate`] measured, in
+    /// microseconds (`None` until measured).
+    pub restore_estimate_micros: Option<u64>,
+}
+
+/// Adds the restore estimate: `read_micros` is the time reading and verifying all `bytes` took.
+pub fn with_restore_estimate(mut s: CheckpointSummary, read_micros: u64) -> CheckpointSummary {
+    let total = s.bytes.max(1);
+    for o in &mut s.operators {
+        o.restore_estimate_micros = Some((read_micros as u128 * o.bytes as u128 / total as u128) as u64);
+    }
+    s.read_micros = Some(read_micros);
+    s
 }
 
 /// Summarises `manifest`.
@@ -73,7 +115,32 @@ pub fn summarize(manifest: &Manifest) -> CheckpointSummary {
             s
         })
         .collect();
+    let written_total: u64 = states.iter().map(|s| s.bytes_written).sum();
+    let operators = manifest
+        .operators
+        .iter()
+        .map(|o| {
+            let mine = states.iter().filter(|s| s.operator == o.operator);
+            let (bytes, written) = mine.fold((0, 0), |(b, w), s| (b + s.bytes, w + s.bytes_written));
+            OperatorSummary {
+                operator: o.operator.clone(),
+                keys: o.keys,
+                state_bytes: o.state_bytes,
+                bytes,
+                bytes_written: written,
+                sync_pause_micros: o.sync_pause_micros,
+                async_write_micros: (manifest.stats.write_micros as u128 * written as u128
+                    / written_total.max(1) as u128) as u64,
+                aligned_records: o.aligned_records,
+                restore_estimate_micros: None,
+            }
+        })
+        .collect();
     CheckpointSummary {
+        finished: manifest.finished,
+        savepoint: manifest.savepoint,
+        operators,
+        read_micros: None,
         epoch: manifest.epoch.0,
         max_parallelism: manifest.max_parallelism,
         bytes: states.iter().map(|s| s.bytes).sum(),
