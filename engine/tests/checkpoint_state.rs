@@ -62,7 +62,7 @@ impl KeyedProcessFunction<u64, Ev> for Counter<u64> {
         let c = ctx.value_or_insert_with(&self.count, || 0);
         *c += 1;
         let c = *c;
-        if c % 100 == 0 {
+        if c.is_multiple_of(100) {
             let key = *ctx.key();
             ctx.emit(Row { key, count: c });
         }
