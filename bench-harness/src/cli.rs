@@ -44,6 +44,12 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run the reference points (generator only, plain timely, hand-written loops).
     Baseline(BaselineArgs),
+    /// Summarise a results directory as Markdown with SVG plots.
+    Report(crate::report::ReportArgs),
+    /// Run the standard benchmark set, one result JSON per step.
+    Suite(crate::suite::SuiteArgs),
+    /// Kill a checkpointed job, resume it and measure the recovery.
+    Recovery(crate::recovery::RecoveryArgs),
 }
 
 /// A workload with a job.
@@ -73,6 +79,8 @@ impl Workload {
 pub enum BaselineWorkload {
     /// The sensors workload.
     Sensors,
+    /// Nexmark q5 and q7 (`--query`): hand-written loops.
+    Nexmark,
 }
 
 /// Arguments of `gen`.
@@ -230,6 +238,9 @@ fn parse_query(s: &str) -> Result<NexmarkQuery, rill::Error> {
 pub struct BaselineArgs {
     /// Which workload's baselines to run.
     pub workload: BaselineWorkload,
+    /// The Nexmark query (q5 or q7): required for nexmark.
+    #[arg(long, value_parser = parse_query)]
+    pub query: Option<NexmarkQuery>,
     /// The input (the same forms as `run`).
     #[command(flatten)]
     pub input: InputArgs,

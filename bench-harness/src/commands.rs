@@ -15,7 +15,9 @@ use crate::cli::{BaselineArgs, BaselineWorkload, Cli, Command, GenArgs, InputSpe
 use crate::job;
 use crate::machine::Resources;
 use crate::progress::Spinner;
-use crate::results::{BaselineFigures, Configuration, Figures, LatencySummary, ResultFile, RunFigures};
+use crate::results::{
+    BaselineFigures, CheckpointFigures, Configuration, Figures, LatencySummary, ResultFile, RunFigures,
+};
 use crate::summary;
 use crate::workload;
 
@@ -25,6 +27,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(args) => gen_csv(&args),
         Command::Run(args) => run(&args),
         Command::Baseline(args) => baseline(&args),
+        Command::Report(args) => crate::report::run(&args),
+        Command::Suite(args) => crate::suite::command(&args),
+        Command::Recovery(args) => crate::recovery::command(&args),
     }
 }
 
@@ -121,6 +126,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     figures.window_latency = LatencySummary::from_samples(&r.window_latency_ns);
     figures.resources = resources;
     figures.operators = r.operators;
+    figures.checkpoints = r
+        .checkpoints
+        .as_ref()
+        .map(|c| Box::new(CheckpointFigures::from_report(c, args.checkpoint.checkpoint_interval_ms)));
     print!("{}", summary::run_summary(&name, args.workers, &figures));
 
     if let Some(json) = &args.json {
@@ -148,7 +157,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// With generated input: generator only, plain timely (`--workers`) and the hand-written loop.
 /// With `--input FILE.csv`: the hand-written loop over the file.
 pub fn baseline(args: &BaselineArgs) -> anyhow::Result<()> {
-    let BaselineWorkload::Sensors = args.workload;
+    if args.workload == BaselineWorkload::Nexmark {
+        return baseline::nexmark::command(args);
+    }
+    if args.query.is_some() {
+        bail!("--query applies to baseline nexmark");
+    }
     if args.workers == 0 {
         bail!("--workers must be at least 1");
     }

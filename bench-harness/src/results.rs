@@ -99,6 +99,77 @@ pub struct RunFigures {
     pub resources: Resources,
     /// Per-operator metrics at the end of the job.
     pub operators: Vec<OperatorFigures>,
+    /// What checkpointing did, for a run with `--checkpoint-dir` or savepoint flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<Box<CheckpointFigures>>,
+    /// What `rill-bench recovery` measured, for its resumed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Box<RecoveryFigures>>,
+}
+
+/// Recovery figures: a checkpointed job killed with SIGKILL and resumed (`rill-bench recovery`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryFigures {
+    /// When the first run was killed, ms after its start.
+    pub kill_after_ms: u64,
+    /// Bytes of published output when it was killed.
+    pub output_bytes_at_kill: u64,
+    /// The checkpoint the resumed run restored (`None`: none was complete, a fresh start).
+    pub restored_epoch: Option<u64>,
+    /// From starting the resumed process to its output growing past `output_bytes_at_kill`
+    /// (its first new published row), ms; `None` if it never did.
+    pub first_new_output_ms: Option<f64>,
+    /// Wall-clock time of the resumed process, start to exit, seconds.
+    pub resumed_total_s: f64,
+    /// Wall-clock time of an uninterrupted run of the same job (no checkpoints, no rate), seconds.
+    pub uninterrupted_s: f64,
+    /// Rows of the final output.
+    pub output_rows: u64,
+    /// Whether the final output equals the uninterrupted run's as a multiset of rows.
+    pub output_matches: bool,
+}
+
+/// Checkpoint figures of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointFigures {
+    /// The interval between checkpoints, ms.
+    pub interval_ms: u64,
+    /// The checkpoint the run restored, if any.
+    pub restored_epoch: Option<u64>,
+    /// Checkpoints completed.
+    pub completed: u64,
+    /// From a checkpoint's trigger to its manifest being durable and its output published
+    /// (nanoseconds in the fields' unit, as latencies).
+    pub duration: Option<LatencySummary>,
+    /// The longest synchronous pause of an operator instance per checkpoint.
+    pub sync_pause: Option<LatencySummary>,
+    /// Payload bytes written over all checkpoints.
+    pub bytes_written: u64,
+    /// Payload bytes referenced from earlier checkpoints (incremental), over all checkpoints.
+    pub bytes_referenced: u64,
+    /// Records held back by alignment, over all checkpoints.
+    pub aligned_records: u64,
+    /// Every checkpoint as the engine reported it.
+    pub each: Vec<rill::snapshot::CompletedCheckpoint>,
+}
+
+impl CheckpointFigures {
+    /// The figures of a run's checkpoint report.
+    pub fn from_report(r: &rill::snapshot::CheckpointSummaryReport, interval_ms: u64) -> CheckpointFigures {
+        let durations: Vec<u64> = r.completed.iter().map(|c| c.duration_micros * 1000).collect();
+        let pauses: Vec<u64> = r.completed.iter().map(|c| c.max_sync_pause_micros * 1000).collect();
+        CheckpointFigures {
+            interval_ms,
+            restored_epoch: r.restored_epoch,
+            completed: r.completed.len() as u64,
+            duration: LatencySummary::from_samples(&durations),
+            sync_pause: LatencySummary::from_samples(&pauses),
+            bytes_written: r.completed.iter().map(|c| c.bytes_written).sum(),
+            bytes_referenced: r.completed.iter().map(|c| c.bytes_referenced).sum(),
+            aligned_records: r.completed.iter().map(|c| c.aligned_records).sum(),
+            each: r.completed.clone(),
+        }
+    }
 }
 
 impl RunFigures {
@@ -117,6 +188,8 @@ impl RunFigures {
             window_latency: None,
             resources: Resources::default(),
             operators: Vec::new(),
+            checkpoints: None,
+            recovery: None,
         }
     }
 }

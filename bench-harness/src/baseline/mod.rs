@@ -11,6 +11,7 @@
 //! [`reference`]. Figures are measured, never derived.
 
 pub mod loops;
+pub mod nexmark;
 pub mod reference;
 pub mod timely;
 pub mod window;
