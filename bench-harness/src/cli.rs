@@ -50,6 +50,8 @@ pub enum Command {
     Suite(crate::suite::SuiteArgs),
     /// Kill a checkpointed job, resume it and measure the recovery.
     Recovery(crate::recovery::RecoveryArgs),
+    /// Measure the snapshot writer and a restore read against dd on the same disk.
+    Writer(crate::writer_bench::WriterArgs),
 }
 
 /// A workload with a job.

@@ -30,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => crate::report::run(&args),
         Command::Suite(args) => crate::suite::command(&args),
         Command::Recovery(args) => crate::recovery::command(&args),
+        Command::Writer(args) => crate::writer_bench::command(&args),
     }
 }
 

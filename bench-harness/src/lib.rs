@@ -21,3 +21,4 @@ pub mod results;
 pub mod suite;
 pub mod summary;
 pub mod workload;
+pub mod writer_bench;

@@ -76,6 +76,8 @@ pub enum Figures {
     Run(RunFigures),
     /// The reference points (`baseline`).
     Baseline(BaselineFigures),
+    /// The snapshot writer and restore read against `dd` (`writer`).
+    Writer(crate::writer_bench::WriterFigures),
 }
 
 /// What a `run` measured.

@@ -16,6 +16,7 @@
 
 mod backend;
 mod key;
+mod store;
 mod table;
 mod timers;
 
@@ -24,6 +25,7 @@ pub use backend::{
     ValueState,
 };
 pub use key::{Key, KeyGroup, hash_key};
+pub use store::{Iter as PagedIter, PagedTable, SnapshotKind, TableSnapshot};
 pub use timers::{TimeDomain, TimerQueue, TimerService};
 
 #[cfg(test)]

@@ -1,0 +1,217 @@
+//! `rill-bench writer`: the snapshot writer and a restore read against `dd` on the same disk, in
+//! the same run.
+//!
+//! Writes one checkpoint of `--bytes` (in chunks of `--chunk-bytes`, the size of a key group's
+//! state) with each writer backend and times it to a durable manifest; runs
+//! `dd if=/dev/zero bs=1M conv=fsync` of the same size; then reads the io_uring checkpoint back
+//! the way a restore does (every chunk read and its checksum verified) and times
+//! `dd of=/dev/null iflag=direct` over the same data file. Each measurement is repeated
+//! `--repeat` times; the medians and their ratios are reported. The page cache is not dropped: the
+//! writer uses `O_DIRECT` where it can, and the restore read is compared with a direct-I/O `dd`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rill::Epoch;
+use rill::snapshot::{Backend, Chunk, ChunkBuf, ChunkName, Snapshot, SnapshotWriter, WriterOptions};
+use rill::state::KeyGroup;
+use serde::{Deserialize, Serialize};
+
+/// Arguments of `writer`.
+#[derive(Debug, Clone, Args)]
+pub struct WriterArgs {
+    /// Bytes of state per checkpoint.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub bytes: u64,
+    /// Bytes per chunk (one key group's state).
+    #[arg(long, default_value_t = 8 << 20)]
+    pub chunk_bytes: u64,
+    /// Repetitions of each measurement (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Scratch directory on the disk to measure (default: under the results directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Write the result JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// What `writer` measured (seconds are medians over the repetitions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriterFigures {
+    /// Bytes per checkpoint.
+    pub bytes: u64,
+    /// Bytes per chunk.
+    pub chunk_bytes: u64,
+    /// Repetitions.
+    pub repeat: usize,
+    /// io_uring writer: submit to durable manifest, seconds.
+    pub io_uring_s: f64,
+    /// Plain pwrite writer, seconds.
+    pub plain_s: f64,
+    /// `dd bs=1M conv=fsync` of the same bytes, seconds.
+    pub dd_write_s: f64,
+    /// Reading and verifying every chunk of the checkpoint, seconds.
+    pub restore_read_s: f64,
+    /// `dd iflag=direct` over the same data file, seconds.
+    pub dd_read_s: f64,
+    /// `dd_write_s / io_uring_s`: the writer's share of the disk's bandwidth (target >= 0.9).
+    pub io_uring_vs_dd: f64,
+    /// `dd_write_s / plain_s`.
+    pub plain_vs_dd: f64,
+    /// `restore_read_s / dd_read_s` (target < 2).
+    pub restore_vs_dd_read: f64,
+    /// Every sample, seconds, in the order measured.
+    pub samples: Vec<(String, f64)>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Writes one checkpoint of `bytes` with `backend` under `root`; returns the time to durable.
+fn write_checkpoint(root: &Path, backend: Backend, bytes: u64, chunk_bytes: u64) -> anyhow::Result<Duration> {
+    let _ = std::fs::remove_dir_all(root);
+    let options = WriterOptions { backend, ..WriterOptions::default() };
+    let writer = SnapshotWriter::new(root, options).context("starting the snapshot writer")?;
+    let chunks = bytes.div_ceil(chunk_bytes);
+    // Payloads are prepared before the clock starts: the figure is the writer's, not ours.
+    let payload: Vec<u8> = (0..chunk_bytes).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bufs: Vec<ChunkBuf> = (0..chunks).map(|_| ChunkBuf::from_payload(&payload)).collect();
+    let started = Instant::now();
+    for (i, data) in bufs.into_iter().enumerate() {
+        let name = ChunkName::new("bench", "state", KeyGroup((i % 128) as u32));
+        writer.submit(Chunk { epoch: Epoch(1), name, data })?;
+    }
+    writer.finish(Epoch(1))?;
+    Ok(started.elapsed())
+}
+
+fn dd(args: &[String]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("dd").args(args).output().context("running dd")?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        bail!("dd {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(elapsed)
+}
+
+/// Runs the measurements; see the module docs.
+pub fn measure(args: &WriterArgs, scratch: &Path) -> anyhow::Result<WriterFigures> {
+    if args.bytes == 0 || args.chunk_bytes == 0 || args.repeat == 0 {
+        bail!("--bytes, --chunk-bytes and --repeat must be positive");
+    }
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let mib = args.bytes.div_ceil(1 << 20);
+    let mut samples = Vec::new();
+    let (mut uring, mut plain, mut ddw, mut restore, mut ddr) = (vec![], vec![], vec![], vec![], vec![]);
+    let uring_root = scratch.join("uring");
+    for _ in 0..args.repeat {
+        let t = write_checkpoint(&uring_root, Backend::IoUring, args.bytes, args.chunk_bytes)?.as_secs_f64();
+        samples.push(("io_uring".to_owned(), t));
+        uring.push(t);
+        let t = write_checkpoint(&scratch.join("plain"), Backend::Plain, args.bytes, args.chunk_bytes)?.as_secs_f64();
+        samples.push(("plain".to_owned(), t));
+        plain.push(t);
+        let target = scratch.join("dd.bin");
+        let t = dd(&[
+            "if=/dev/zero".into(),
+            format!("of={}", target.display()),
+            "bs=1M".into(),
+            format!("count={mib}"),
+            "conv=fsync".into(),
+        ])?
+        .as_secs_f64();
+        let _ = std::fs::remove_file(&target);
+        samples.push(("dd_write".to_owned(), t));
+        ddw.push(t);
+        // Restore: open, read and verify every chunk.
+        let started = Instant::now();
+        let snapshot = Snapshot::open(&uring_root)?;
+        let mut read = 0u64;
+        for c in snapshot.chunks() {
+            read += snapshot.read_chunk(c)?.len() as u64;
+        }
+        let t = started.elapsed().as_secs_f64();
+        if read < args.bytes {
+            bail!("restore read {read} of {} bytes", args.bytes);
+        }
+        samples.push(("restore_read".to_owned(), t));
+        restore.push(t);
+        let data = uring_root.join("chk-00000000000000000001").join("data.chunks");
+        let t = dd(&[format!("if={}", data.display()), "of=/dev/null".into(), "bs=1M".into(), "iflag=direct".into()])?
+            .as_secs_f64();
+        samples.push(("dd_read".to_owned(), t));
+        ddr.push(t);
+    }
+    let _ = std::fs::remove_dir_all(scratch);
+    let (io_uring_s, plain_s, dd_write_s, restore_read_s, dd_read_s) =
+        (median(uring), median(plain), median(ddw), median(restore), median(ddr));
+    Ok(WriterFigures {
+        bytes: args.bytes,
+        chunk_bytes: args.chunk_bytes,
+        repeat: args.repeat,
+        io_uring_s,
+        plain_s,
+        dd_write_s,
+        restore_read_s,
+        dd_read_s,
+        io_uring_vs_dd: dd_write_s / io_uring_s,
+        plain_vs_dd: dd_write_s / plain_s,
+        restore_vs_dd_read: restore_read_s / dd_read_s,
+        samples,
+    })
+}
+
+/// `rill-bench writer`: measures, prints, optionally writes the JSON result.
+pub fn command(args: &WriterArgs) -> anyhow::Result<()> {
+    let results = args.json.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty());
+    let base = args.dir.clone().unwrap_or_else(|| results.unwrap_or(Path::new(".")).to_path_buf());
+    let scratch = base.join(format!(".rill-writer-bench-{}", std::process::id()));
+    let f = measure(args, &scratch)?;
+    let gb = f.bytes as f64 / 1e9;
+    println!("snapshot writer, {:.2} GB in {} B chunks, medians of {}:", gb, f.chunk_bytes, f.repeat);
+    println!(
+        "  io_uring   {:.3} s  {:.2} GB/s  ({:.0}% of dd)",
+        f.io_uring_s,
+        gb / f.io_uring_s,
+        100.0 * f.io_uring_vs_dd
+    );
+    println!("  plain      {:.3} s  {:.2} GB/s  ({:.0}% of dd)", f.plain_s, gb / f.plain_s, 100.0 * f.plain_vs_dd);
+    println!("  dd fsync   {:.3} s  {:.2} GB/s", f.dd_write_s, gb / f.dd_write_s);
+    println!(
+        "  restore    {:.3} s  (read + verify), dd direct read {:.3} s: {:.2}x",
+        f.restore_read_s, f.dd_read_s, f.restore_vs_dd_read
+    );
+    if let Some(json) = &args.json {
+        let file = crate::results::ResultFile::new(
+            "writer",
+            "snapshot-writer",
+            results.unwrap_or(Path::new(".")),
+            crate::results::Configuration {
+                input_kind: "none".to_owned(),
+                input_path: None,
+                events: None,
+                seed: None,
+                late_fraction: None,
+                workers: 1,
+                window_ms: None,
+                max_out_of_orderness_ms: None,
+                allowed_lateness_ms: None,
+                rate: None,
+                output: None,
+                late_output: None,
+            },
+            crate::results::Figures::Writer(f),
+        );
+        file.write(json).with_context(|| format!("writing {}", json.display()))?;
+        println!("result written to {}", json.display());
+    }
+    Ok(())
+}
