@@ -32,6 +32,12 @@ pub struct WriterArgs {
     /// Repetitions of each measurement (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// io_uring: writes in flight.
+    #[arg(long, default_value_t = WriterOptions::default().queue_depth)]
+    pub queue_depth: usize,
+    /// io_uring: bytes per staging buffer (a multiple of 4096).
+    #[arg(long, default_value_t = WriterOptions::default().buffer_size)]
+    pub buffer_size: usize,
     /// Scratch directory on the disk to measure (default: under the results directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -49,6 +55,12 @@ pub struct WriterFigures {
     pub chunk_bytes: u64,
     /// Repetitions.
     pub repeat: usize,
+    /// io_uring writes in flight.
+    #[serde(default)]
+    pub queue_depth: usize,
+    /// io_uring staging buffer bytes.
+    #[serde(default)]
+    pub buffer_size: usize,
     /// io_uring writer: submit to durable manifest, seconds.
     pub io_uring_s: f64,
     /// Plain pwrite writer, seconds.
@@ -75,9 +87,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Writes one checkpoint of `bytes` with `backend` under `root`; returns the time to durable.
-fn write_checkpoint(root: &Path, backend: Backend, bytes: u64, chunk_bytes: u64) -> anyhow::Result<Duration> {
+fn write_checkpoint(root: &Path, options: WriterOptions, bytes: u64, chunk_bytes: u64) -> anyhow::Result<Duration> {
     let _ = std::fs::remove_dir_all(root);
-    let options = WriterOptions { backend, ..WriterOptions::default() };
     let writer = SnapshotWriter::new(root, options).context("starting the snapshot writer")?;
     let chunks = bytes.div_ceil(chunk_bytes);
     // Payloads are prepared before the clock starts: the figure is the writer's, not ours.
@@ -110,15 +121,22 @@ pub fn measure(args: &WriterArgs, scratch: &Path) -> anyhow::Result<WriterFigure
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let mib = args.bytes.div_ceil(1 << 20);
     let mut samples = Vec::new();
-    let (mut uring, mut plain, mut ddw, mut restore, mut ddr) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut uring_s, mut plain_s, mut ddw, mut restore, mut ddr) = (vec![], vec![], vec![], vec![], vec![]);
     let uring_root = scratch.join("uring");
     for _ in 0..args.repeat {
-        let t = write_checkpoint(&uring_root, Backend::IoUring, args.bytes, args.chunk_bytes)?.as_secs_f64();
+        let uring = WriterOptions {
+            backend: Backend::IoUring,
+            queue_depth: args.queue_depth,
+            buffer_size: args.buffer_size,
+            ..WriterOptions::default()
+        };
+        let t = write_checkpoint(&uring_root, uring, args.bytes, args.chunk_bytes)?.as_secs_f64();
         samples.push(("io_uring".to_owned(), t));
-        uring.push(t);
-        let t = write_checkpoint(&scratch.join("plain"), Backend::Plain, args.bytes, args.chunk_bytes)?.as_secs_f64();
+        uring_s.push(t);
+        let plain = WriterOptions { backend: Backend::Plain, ..WriterOptions::default() };
+        let t = write_checkpoint(&scratch.join("plain"), plain, args.bytes, args.chunk_bytes)?.as_secs_f64();
         samples.push(("plain".to_owned(), t));
-        plain.push(t);
+        plain_s.push(t);
         let target = scratch.join("dd.bin");
         let t = dd(&[
             "if=/dev/zero".into(),
@@ -152,11 +170,13 @@ pub fn measure(args: &WriterArgs, scratch: &Path) -> anyhow::Result<WriterFigure
     }
     let _ = std::fs::remove_dir_all(scratch);
     let (io_uring_s, plain_s, dd_write_s, restore_read_s, dd_read_s) =
-        (median(uring), median(plain), median(ddw), median(restore), median(ddr));
+        (median(uring_s), median(plain_s), median(ddw), median(restore), median(ddr));
     Ok(WriterFigures {
         bytes: args.bytes,
         chunk_bytes: args.chunk_bytes,
         repeat: args.repeat,
+        queue_depth: args.queue_depth,
+        buffer_size: args.buffer_size,
         io_uring_s,
         plain_s,
         dd_write_s,
