@@ -214,9 +214,8 @@ where
 
                 // Applies one batch with the capabilities of its stamp.
                 macro_rules! apply_batch {
-                    ($stamp:expr, $caps:expr, $batch:expr, $wm:expr) => {{
+                    ($stamp:expr, [$s0:expr, $s1:expr, $s2:expr], $batch:expr, $wm:expr, $on_timer:block) => {{
                         let stamp: Time = $stamp;
-                        let caps: &[Capability<Time>; 3] = $caps;
                         let mut ctx = ProcessContext {
                             state: &mut backend,
                             timers: &mut timers,
@@ -245,21 +244,18 @@ where
                         counts.records_out += (out_buf.len() + side_buf.len()) as u64;
                         counts.late_records += late_buf.len() as u64;
                         if !out_buf.is_empty() {
-                            o0.session(&caps[0]).give_container(&mut out_buf);
+                            o0.session($s0).give_container(&mut out_buf);
                             out_buf.clear();
                         }
                         if !late_buf.is_empty() {
-                            o1.session(&caps[1]).give_container(&mut late_buf);
+                            o1.session($s1).give_container(&mut late_buf);
                             late_buf.clear();
                         }
                         if !side_buf.is_empty() {
-                            o2.session(&caps[2]).give_container(&mut side_buf);
+                            o2.session($s2).give_container(&mut side_buf);
                             side_buf.clear();
                         }
-                        if registered {
-                            caps_main.insert(caps[0].clone());
-                            caps_side.insert(caps[2].clone());
-                        }
+                        if registered $on_timer
                     }};
                 }
 
@@ -267,14 +263,22 @@ where
                 let wm_in = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
                 input.for_each_stamp(|cap, data| {
                     let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
-                    let caps = [cap.delayed(&stamp, 0), cap.delayed(&stamp, 1), cap.delayed(&stamp, 2)];
-                    for batch in data {
-                        if current.is_some_and(|c| stamp.epoch > c) {
+                    if current.is_some_and(|c| stamp.epoch > c) {
+                        // A later epoch: held, with capabilities of its own, until this one is done.
+                        let caps = [cap.delayed(&stamp, 0), cap.delayed(&stamp, 1), cap.delayed(&stamp, 2)];
+                        for batch in data {
                             stashed_records += batch.len() as u64;
                             stash.push((stamp, caps.clone(), std::mem::take(batch)));
-                            continue;
                         }
-                        apply_batch!(stamp, &caps, batch, wm_in);
+                        return;
+                    }
+                    for batch in data {
+                        apply_batch!(stamp, [&cap, &cap, &cap], batch, wm_in, {
+                            for t in cap.stamp().iter() {
+                                caps_main.insert(cap.delayed(t, 0));
+                                caps_side.insert(cap.delayed(t, 2));
+                            }
+                        });
                     }
                 });
 
@@ -339,7 +343,10 @@ where
                     let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
                     stash = waiting;
                     for (stamp, caps, mut batch) in ready {
-                        apply_batch!(stamp, &caps, batch, wm);
+                        apply_batch!(stamp, [&caps[0], &caps[1], &caps[2]], batch, wm, {
+                            caps_main.insert(caps[0].clone());
+                            caps_side.insert(caps[2].clone());
+                        });
                     }
                 }
                 if ended && !stash.is_empty() {

@@ -683,24 +683,6 @@ impl<K: Key, D, A: AggregateFunction<D>> WindowCore<K, A, D> {
 /// The name of the window operator's state in snapshots.
 const WINDOW_STATE: &str = "windows";
 
-/// Applies one batch with the capabilities of its stamp for the results (`c0`) and late (`c1`)
-/// outputs.
-#[allow(clippy::too_many_arguments)]
-fn apply_batch<K: Key, D: Event, A: AggregateFunction<D>>(
-    core: &mut WindowCore<K, A, D>,
-    stamp: Time,
-    c0: &Capability<Time>,
-    _c1: &Capability<Time>,
-    batch: &mut Vec<D>,
-    key_fn: &impl Fn(&D) -> K,
-    late: &mut Vec<D>,
-    refired: &mut Results<K, A::Out>,
-    counts: &mut LocalCounts,
-) {
-    let mut mint = |at: u64| c0.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) });
-    core.apply(stamp, batch, key_fn, &mut mint, late, refired, counts);
-}
-
 /// Sends what a batch made late (with `$c1`) or re-fired (with `$c0`).
 macro_rules! flush_outputs {
     ($late_handle:expr, $results_handle:expr, $c0:expr, $c1:expr, $late:expr, $refired:expr, $counts:expr) => {
@@ -842,15 +824,20 @@ where
             let current = participant.as_ref().map(Participant::current);
             input.for_each_stamp(|cap, data| {
                 let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
-                let (c0, c1) = (cap.delayed(&stamp, 0), cap.delayed(&stamp, 1));
-                for batch in data {
-                    if current.is_some_and(|c| stamp.epoch > c) {
+                if current.is_some_and(|c| stamp.epoch > c) {
+                    // A later epoch: held, with capabilities of its own, until this one is done.
+                    let (c0, c1) = (cap.delayed(&stamp, 0), cap.delayed(&stamp, 1));
+                    for batch in data {
                         stashed_records += batch.len() as u64;
                         stash.push((stamp, c0.clone(), c1.clone(), std::mem::take(batch)));
-                        continue;
                     }
-                    apply_batch(&mut core, stamp, &c0, &c1, batch, &key_fn, &mut late, &mut refired, &mut counts);
-                    flush_outputs!(late_handle, results_handle, &c0, &c1, late, refired, counts);
+                    return;
+                }
+                let mut mint =
+                    |at: u64| cap.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) }, 0);
+                for batch in data {
+                    core.apply(stamp, batch, &key_fn, &mut mint, &mut late, &mut refired, &mut counts);
+                    flush_outputs!(late_handle, results_handle, &cap, &cap, late, refired, counts);
                 }
             });
             let frontier = frontiers[0].frontier();
@@ -887,7 +874,9 @@ where
                 let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
                 stash = waiting;
                 for (stamp, c0, c1, mut batch) in ready {
-                    apply_batch(&mut core, stamp, &c0, &c1, &mut batch, &key_fn, &mut late, &mut refired, &mut counts);
+                    let mut mint =
+                        |at: u64| c0.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) });
+                    core.apply(stamp, &mut batch, &key_fn, &mut mint, &mut late, &mut refired, &mut counts);
                     flush_outputs!(late_handle, results_handle, &c0, &c1, late, refired, counts);
                 }
             }
