@@ -32,7 +32,7 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::process::{KeyedProcessFunction, ProcessContext};
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::{ChunkBuf, OperatorCost, Participant};
+use crate::snapshot::Participant;
 use crate::state::{Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
 use crate::time::{Epoch, Event, EventTime, Time, min_epoch, watermark};
 
@@ -433,24 +433,8 @@ fn snapshot_process<K: Key>(
         }
     }
     let pause = started.elapsed();
-    let mut written = 0u64;
-    for (state, kg, bytes) in chunks {
-        written += bytes.len() as u64;
-        if let Err(err) = p.submit(e, state, kg, ChunkBuf::from_payload(&bytes)) {
-            tracing::error!(error = %err, "handing keyed state to the snapshot writer");
-        }
-    }
     let st = backend.total_stats();
-    let cost = OperatorCost {
-        operator: p.operator().to_owned(),
-        keys: st.entries,
-        state_bytes: st.bytes,
-        bytes_written: written,
-        chunks_referenced: unchanged.len() as u64,
-        sync_pause_micros: pause.as_micros() as u64,
-        aligned_records,
-    };
-    p.ack(e, unchanged, cost);
+    p.hand_over(e, chunks, unchanged, st.entries, st.bytes, pause, aligned_records);
 }
 
 /// Loads this worker's key groups of every declared state and of the timers.

@@ -44,7 +44,7 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::aggregate::AggregateFunction;
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::{ChunkBuf, OperatorCost, Participant};
+use crate::snapshot::Participant;
 use crate::state::{Key, KeyGroup, hash_key};
 use crate::time::window::{Window, WindowSpec};
 use crate::time::{Event, EventTime, Time, watermark};
@@ -710,24 +710,9 @@ fn snapshot_window<K: Key, D, A: AggregateFunction<D>>(
     let started = std::time::Instant::now();
     let groups = core.snapshot_groups(maxp);
     let pause = started.elapsed();
-    let mut written = 0u64;
-    for (kg, bytes) in groups {
-        written += bytes.len() as u64;
-        if let Err(err) = p.submit(e, WINDOW_STATE, kg, ChunkBuf::from_payload(&bytes)) {
-            tracing::error!(error = %err, "handing window state to the snapshot writer");
-        }
-    }
+    let chunks = groups.into_iter().map(|(kg, bytes)| (WINDOW_STATE, kg, bytes)).collect();
     let (state_bytes, keys) = core.state_size();
-    let cost = OperatorCost {
-        operator: p.operator().to_owned(),
-        keys,
-        state_bytes,
-        bytes_written: written,
-        chunks_referenced: 0,
-        sync_pause_micros: pause.as_micros() as u64,
-        aligned_records,
-    };
-    p.ack(e, Vec::new(), cost);
+    p.hand_over(e, chunks, Vec::new(), keys, state_bytes, pause, aligned_records);
 }
 
 /// Loads this worker's key groups from the restored checkpoint into `core` and holds

@@ -247,7 +247,7 @@ where
             build(&mut df)
         });
         if let Some(c) = worker_shared.coordinator() {
-            c.built(worker.index());
+            c.built();
         }
         while worker.step_or_park(None) {}
         result

@@ -47,7 +47,7 @@ use super::chunk::{ChunkBuf, ChunkName, ChunkRef};
 use super::manifest::{Manifest, OperatorCost, SourceCheckpoint, SourceInstanceState, StateMeta};
 use super::reader::{CheckpointStatus, SkippedCheckpoint, Snapshot};
 use super::retention::{apply as apply_retention, plan_retention};
-use super::writer::{Chunk, DeferredEncode, SnapshotWriter, WriterHandle, WriterOptions};
+use super::writer::{Chunk, SnapshotWriter, WriterHandle, WriterOptions};
 use crate::runtime::JobShared;
 use crate::state::KeyGroup;
 use crate::time::{Epoch, Time};
@@ -501,8 +501,8 @@ impl Coordinator {
     }
 
     /// A worker has built its dataflow (all its participants are registered).
-    pub fn built(&self, worker: usize) {
-        let _ = (self.tx.send(Msg::Built), worker);
+    pub fn built(&self) {
+        let _ = self.tx.send(Msg::Built);
     }
 
     /// Waits for the coordinator thread after the workers ended and returns what it did.
@@ -584,10 +584,40 @@ impl Participant {
         w.submit(Chunk { epoch: e, name: ChunkName::new(self.operator.clone(), state, kg), data })
     }
 
-    /// Like [`submit`](Self::submit), with the payload encoded on the writer's thread.
-    pub fn submit_deferred(&self, e: Epoch, state: &str, kg: KeyGroup, encode: DeferredEncode) -> Result<()> {
-        let Some(w) = self.coordinator.writer_for(e) else { return Ok(()) };
-        w.submit_deferred(e, ChunkName::new(self.operator.clone(), state, kg), encode)
+    /// Hands epoch `e`'s encoded key groups (`(state, key group, payload)`) to the writer and
+    /// acknowledges the epoch, with `unchanged` key groups referenced from the previous
+    /// checkpoint and the cost figures of the snapshot (`keys` and `state_bytes` of the state,
+    /// the synchronous `pause`, records held back by alignment).
+    #[allow(clippy::too_many_arguments)]
+    pub fn hand_over(
+        &self,
+        e: Epoch,
+        chunks: Vec<(&str, KeyGroup, Vec<u8>)>,
+        unchanged: Vec<(String, KeyGroup)>,
+        keys: u64,
+        state_bytes: u64,
+        pause: Duration,
+        aligned_records: u64,
+    ) {
+        let mut bytes_written = 0u64;
+        for (state, kg, bytes) in chunks {
+            bytes_written += bytes.len() as u64;
+            if let Err(err) = self.submit(e, state, kg, ChunkBuf::from_payload(&bytes)) {
+                // The writer has stopped: the checkpoint cannot complete, and finishing it
+                // reports the failure.
+                tracing::error!(error = %err, operator = %self.operator, "handing state to the snapshot writer");
+            }
+        }
+        let cost = OperatorCost {
+            operator: self.operator.clone(),
+            keys,
+            state_bytes,
+            bytes_written,
+            chunks_referenced: unchanged.len() as u64,
+            sync_pause_micros: pause.as_micros() as u64,
+            aligned_records,
+        };
+        self.ack(e, unchanged, cost);
     }
 
     /// Acknowledges epoch `e`: everything of it was handed over. `unchanged` names key groups
@@ -713,7 +743,7 @@ impl CoordinatorThread {
                 return;
             }
             let acks = self.acks.remove(&e).unwrap_or_default();
-            if let Err(err) = self.complete(e, acks, &participants) {
+            if let Err(err) = self.complete(e, acks) {
                 self.shared.fail(err);
                 return;
             }
@@ -721,7 +751,7 @@ impl CoordinatorThread {
         }
     }
 
-    fn complete(&mut self, e: Epoch, acks: Vec<Ack>, participants: &[ParticipantInfo]) -> Result<()> {
+    fn complete(&mut self, e: Epoch, acks: Vec<Ack>) -> Result<()> {
         let c = Arc::clone(&self.coordinator);
         let savepoint = c.stop_after() == Some(e);
         // Checkpoint e was triggered when epoch e + 1 was requested (or, for the final one, by
@@ -755,7 +785,6 @@ impl CoordinatorThread {
                 put(name, *worker, state.clone());
             }
         }
-        let _ = participants;
         // Costs per operator.
         let mut costs: BTreeMap<String, OperatorCost> = BTreeMap::new();
         for a in &acks {

@@ -98,6 +98,4 @@ pub use output::EpochOutput;
 pub use reader::{CheckpointInfo, CheckpointStatus, Recovered, SkippedCheckpoint, Snapshot, list};
 pub use retention::{RetentionPlan, apply as apply_retention, plan_retention};
 pub use summary::{CheckpointSummary, OperatorSummary, StateSummary, summarize, with_restore_estimate};
-pub use writer::{
-    Backend, BackendKind, CheckpointReport, Chunk, DeferredEncode, SnapshotWriter, WriterHandle, WriterOptions,
-};
+pub use writer::{Backend, BackendKind, CheckpointReport, Chunk, SnapshotWriter, WriterHandle, WriterOptions};

@@ -112,9 +112,6 @@ pub struct Chunk {
     pub data: ChunkBuf,
 }
 
-/// Writes a chunk's payload on the writer's thread; see [`WriterHandle::submit_deferred`].
-pub type DeferredEncode = Box<dyn FnOnce(&mut ChunkBuf) + Send>;
-
 /// What [`SnapshotWriter::finish`] reports about a durable checkpoint.
 #[derive(Clone, Debug)]
 pub struct CheckpointReport {
@@ -158,7 +155,6 @@ enum Request {
     Chunk(Chunk),
     Reference { epoch: Epoch, chunk: ChunkRef },
     SourcePositions { epoch: Epoch, operator: String, positions: Vec<u64> },
-    Deferred { epoch: Epoch, name: ChunkName, encode: DeferredEncode },
     Annotate { epoch: Epoch, annotate: Box<dyn FnOnce(&mut Manifest) + Send> },
     Finish { epoch: Epoch, reply: Sender<Result<CheckpointReport>> },
     Shutdown,
@@ -176,7 +172,6 @@ impl std::fmt::Debug for Request {
             Request::Chunk(c) => write!(f, "Chunk({:?}, {:?})", c.epoch, c.name),
             Request::Reference { epoch, .. } => write!(f, "Reference({epoch:?})"),
             Request::SourcePositions { epoch, operator, .. } => write!(f, "SourcePositions({epoch:?}, {operator})"),
-            Request::Deferred { epoch, name, .. } => write!(f, "Deferred({epoch:?}, {name:?})"),
             Request::Annotate { epoch, .. } => write!(f, "Annotate({epoch:?})"),
             Request::Finish { epoch, .. } => write!(f, "Finish({epoch:?})"),
             Request::Shutdown => f.write_str("Shutdown"),
@@ -198,13 +193,6 @@ impl WriterHandle {
     /// checkpoints): nothing is written, the manifest references the chunk where it is.
     pub fn reference(&self, epoch: Epoch, chunk: ChunkRef) -> Result<()> {
         self.send(Request::Reference { epoch, chunk })
-    }
-
-    /// Hands over a chunk whose payload `encode` writes on the writer's thread: the caller
-    /// captures a frozen view of its state (copy-on-write pages, a clone) and returns at once;
-    /// the encoding costs the worker nothing.
-    pub fn submit_deferred(&self, epoch: Epoch, name: ChunkName, encode: DeferredEncode) -> Result<()> {
-        self.send(Request::Deferred { epoch, name, encode })
     }
 
     /// Amends checkpoint `epoch`'s manifest before it is written (job-level fields: sources,
@@ -384,11 +372,6 @@ impl WriterThread {
                 }
                 Request::SourcePositions { epoch, operator, positions } => {
                     self.pending(epoch).manifest.source_positions.insert(operator, positions);
-                }
-                Request::Deferred { epoch, name, encode } => {
-                    let mut data = ChunkBuf::new();
-                    encode(&mut data);
-                    self.write_chunk(Chunk { epoch, name, data });
                 }
                 Request::Annotate { epoch, annotate } => annotate(&mut self.pending(epoch).manifest),
                 Request::Finish { epoch, reply } => {
