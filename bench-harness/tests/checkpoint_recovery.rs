@@ -12,7 +12,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rill-bench");
 
-fn run(args: &[&str]) -> Output {
+fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let out = Command::new(BIN).args(args).output().expect("rill-bench runs");
     assert!(
         out.status.success(),
@@ -57,6 +57,15 @@ fn run_and_kill(args: &[String], after: Duration) {
     let _ = child.wait();
 }
 
+/// Runs `job` once without checkpoints into `dir/reference.csv` and returns that path.
+fn reference_output(dir: &Path, job: &[&str]) -> PathBuf {
+    let reference = dir.join("reference.csv");
+    let mut plain = owned(job);
+    plain.extend(owned(&["--output", &path_str(&reference)]));
+    run(&plain);
+    reference
+}
+
 fn owned(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -69,10 +78,7 @@ fn path_str(p: &Path) -> String {
 /// against an uninterrupted run of the same job without checkpoints.
 fn kill_and_resume(job: &[&str], rate: &str, kills: usize, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let reference = dir.path().join("reference.csv");
-    let mut plain = owned(job);
-    plain.extend(owned(&["--output", &path_str(&reference)]));
-    run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let reference = reference_output(dir.path(), job);
 
     let out = dir.path().join("out.csv");
     let ck = dir.path().join("checkpoints");
@@ -92,14 +98,14 @@ fn kill_and_resume(job: &[&str], rate: &str, kills: usize, seed: u64) {
     for _ in 0..kills {
         run_and_kill(&args, Duration::from_millis(rng.next(150, 900)));
     }
-    let last = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let last = run(&args);
     let text = stdout(&last);
     assert!(text.contains("restored checkpoint"), "the last run did not restore a checkpoint:\n{text}");
     assert_eq!(rows(&out), rows(&reference), "output after {kills} kills differs from the uninterrupted run");
     assert!(rows(&reference).len() > 100, "the job produced too little output to compare");
 
     // The job is finished: resuming does nothing and says so; the output stays as it is.
-    let again = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let again = run(&args);
     assert!(stdout(&again).contains("nothing to resume"), "{}", stdout(&again));
     assert_eq!(rows(&out), rows(&reference));
     assert!(
@@ -129,10 +135,7 @@ fn fraud_killed_at_random_moments_resumes_to_the_uninterrupted_output() {
 fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let job = ["run", "sensors", "--events", "1500000", "--window-ms", "1000"];
-    let reference = dir.path().join("reference.csv");
-    let mut plain = owned(&job);
-    plain.extend(owned(&["--output", &path_str(&reference)]));
-    run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let reference = reference_output(dir.path(), &job);
 
     let out = dir.path().join("out.csv");
     let ck = dir.path().join("checkpoints");
@@ -168,7 +171,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
         // Inside the first chunk's payload.
         bytes[100] ^= 0xFF;
         std::fs::write(&data, bytes).expect("damage");
-        let res = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let res = run(&args);
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(err.contains("skipping checkpoint"), "the damaged checkpoint was not reported:\n{err}");
     } else {
@@ -177,7 +180,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
         let mut m = std::fs::read(&manifest).expect("manifest");
         m[10] ^= 0x01;
         std::fs::write(&manifest, m).expect("damage");
-        let res = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let res = run(&args);
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(err.contains("skipping checkpoint"), "the damaged checkpoint was not reported:\n{err}");
     }
@@ -191,10 +194,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
 fn savepoint_stop_resume_rescale_and_fork() {
     let dir = tempfile::tempdir().expect("tempdir");
     let job = ["run", "sensors", "--events", "1500000", "--window-ms", "1000"];
-    let reference = dir.path().join("reference.csv");
-    let mut plain = owned(&job);
-    plain.extend(owned(&["--output", &path_str(&reference)]));
-    run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let reference = reference_output(dir.path(), &job);
     let expected = rows(&reference);
 
     let out = dir.path().join("out.csv");
@@ -210,7 +210,7 @@ fn savepoint_stop_resume_rescale_and_fork() {
         "--savepoint-dir",
         &path_str(&sp),
     ]));
-    let stopped = run(&stop.iter().map(String::as_str).collect::<Vec<_>>());
+    let stopped = run(&stop);
     assert!(stdout(&stopped).contains("stopped with a savepoint"), "{}", stdout(&stopped));
     let prefix = rows(&out);
     assert!(prefix.len() > 1 && prefix.len() < expected.len(), "the savepoint cut nothing off: {}", prefix.len());
@@ -224,7 +224,7 @@ fn savepoint_stop_resume_rescale_and_fork() {
         let fork = dir.path().join(name);
         let mut args = owned(&job);
         args.extend(owned(&["--workers", workers, "--output", &path_str(&fork), "--from-savepoint", &path_str(&sp)]));
-        let res = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let res = run(&args);
         assert!(stdout(&res).contains("restored checkpoint"), "{}", stdout(&res));
         let mut all = prefix.clone();
         all.extend(rows(&fork).into_iter().skip(1));
@@ -233,7 +233,7 @@ fn savepoint_stop_resume_rescale_and_fork() {
     }
     let mut resume = owned(&job);
     resume.extend(owned(&["--workers", "1", "--output", &path_str(&out), "--from-savepoint", &path_str(&sp)]));
-    run(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    run(&resume);
     assert_eq!(rows(&out), expected, "resumed from the savepoint on 1 worker");
 }
 
@@ -244,10 +244,7 @@ fn sensors_from_csv_killed_and_resumed_equals_the_uninterrupted_output() {
     let input = dir.path().join("sensors.csv");
     run(&["gen", "sensors", "--events", "3000000", "--out", &path_str(&input)]);
     let job = ["run", "sensors", "--input", &path_str(&input), "--workers", "2", "--window-ms", "1000"];
-    let reference = dir.path().join("reference.csv");
-    let mut plain = owned(&job);
-    plain.extend(owned(&["--output", &path_str(&reference)]));
-    run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let reference = reference_output(dir.path(), &job);
 
     let out = dir.path().join("out.csv");
     let ck = dir.path().join("checkpoints");
@@ -265,7 +262,7 @@ fn sensors_from_csv_killed_and_resumed_equals_the_uninterrupted_output() {
     for _ in 0..4 {
         run_and_kill(&args, Duration::from_millis(rng.next(300, 1200)));
     }
-    let last = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let last = run(&args);
     let text = stdout(&last);
     assert!(
         text.contains("restored checkpoint") || text.contains("nothing to resume"),
