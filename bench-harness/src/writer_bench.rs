@@ -81,9 +81,8 @@ pub struct WriterFigures {
     pub samples: Vec<(String, f64)>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    crate::report::median(&v).expect("at least one repetition (checked)")
 }
 
 /// Writes one checkpoint of `bytes` with `backend` under `root`; returns the time to durable.
