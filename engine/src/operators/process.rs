@@ -32,7 +32,7 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::process::{KeyedProcessFunction, ProcessContext};
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::Participant;
+use crate::snapshot::{EpochStash, Participant};
 use crate::state::{Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
 use crate::time::{Epoch, Event, EventTime, Time, min_epoch, watermark};
 
@@ -197,8 +197,7 @@ where
             let mut side_buf: Vec<F::Side> = Vec::new();
             let mut late_buf: Vec<In> = Vec::new();
             // Batches of epochs after the one being applied, held until it is snapshotted.
-            let mut stash: Vec<(Time, [Capability<Time>; 3], Vec<In>)> = Vec::new();
-            let mut stashed_records = 0u64;
+            let mut stash: EpochStash<([Capability<Time>; 3], Vec<In>)> = EpochStash::default();
 
             move |frontiers| {
                 let frontier = frontiers[0].frontier();
@@ -260,15 +259,14 @@ where
                 }
 
                 // 1. Elements (those of later epochs wait in the stash).
-                let wm_in = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                let wm_in = stash.watermark(frontier_wm);
                 input.for_each_stamp(|cap, data| {
                     let Some(stamp) = cap.stamp().iter().min_by_key(|t| t.event).copied() else { return };
                     if current.is_some_and(|c| stamp.epoch > c) {
                         // A later epoch: held, with capabilities of its own, until this one is done.
                         let caps = [cap.delayed(&stamp, 0), cap.delayed(&stamp, 1), cap.delayed(&stamp, 2)];
                         for batch in data {
-                            stashed_records += batch.len() as u64;
-                            stash.push((stamp, caps.clone(), std::mem::take(batch)));
+                            stash.hold(stamp, batch.len(), (caps.clone(), std::mem::take(batch)));
                         }
                         return;
                     }
@@ -283,7 +281,7 @@ where
                 });
 
                 loop {
-                    let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                    let wm = stash.watermark(frontier_wm);
                     // 2. Timers: event time up to the watermark, then processing time up to now.
                     for (domain, bound) in [(TimeDomain::EventTime, wm.0), (TimeDomain::ProcessingTime, now)] {
                         if timers.queue(domain).earliest().is_none_or(|t| t > bound) {
@@ -335,14 +333,13 @@ where
                     // Snapshot every epoch the frontier shows complete, then apply what waited.
                     let Some(p) = participant.as_mut() else { break };
                     let Some(e) = p.due(frontier_min, shared.aborted()) else { break };
-                    snapshot_process(&mut backend, &mut timers, p, e, std::mem::take(&mut stashed_records));
+                    snapshot_process(&mut backend, &mut timers, p, e, stash.take_held_count());
                     let lift = Time { epoch: Epoch(e.0 + 1), event: EventTime::MIN };
                     advance(&mut caps_main, lift);
                     advance(&mut caps_side, lift);
                     let next = p.current();
-                    let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
-                    stash = waiting;
-                    for (stamp, caps, mut batch) in ready {
+                    let ready = stash.take_through(next);
+                    for (stamp, (caps, mut batch)) in ready {
                         apply_batch!(stamp, [&caps[0], &caps[1], &caps[2]], batch, wm, {
                             caps_main.insert(caps[0].clone());
                             caps_side.insert(caps[2].clone());
@@ -355,7 +352,7 @@ where
                 }
 
                 // 3. Capabilities follow the pending timers.
-                let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                let wm = stash.watermark(frontier_wm);
                 if ended {
                     // Documented: processing-time timers not yet due when the input ends are dropped.
                     timers.processing.clear();

@@ -44,7 +44,7 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::aggregate::AggregateFunction;
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::Participant;
+use crate::snapshot::{EpochStash, Participant};
 use crate::state::{Key, KeyGroup, hash_key};
 use crate::time::window::{Window, WindowSpec};
 use crate::time::{Event, EventTime, Time, watermark};
@@ -792,8 +792,7 @@ where
         let mut refired: Results<K, A::Out> = Vec::new();
         let mut participant = participant;
         // Batches of epochs after the one being applied wait here until it is snapshotted.
-        let mut stash: Vec<(Time, Capability<Time>, Capability<Time>, Vec<D>)> = Vec::new();
-        let mut stashed_records = 0u64;
+        let mut stash: EpochStash<(Capability<Time>, Capability<Time>, Vec<D>)> = EpochStash::default();
         // After a rescale: key groups whose instance had fired further than the merged state.
         let mut catch_up: Option<(u64, HashMap<u32, u64>)> = None;
         if let Some(p) = &participant {
@@ -813,8 +812,7 @@ where
                     // A later epoch: held, with capabilities of its own, until this one is done.
                     let (c0, c1) = (cap.delayed(&stamp, 0), cap.delayed(&stamp, 1));
                     for batch in data {
-                        stashed_records += batch.len() as u64;
-                        stash.push((stamp, c0.clone(), c1.clone(), std::mem::take(batch)));
+                        stash.hold(stamp, batch.len(), (c0.clone(), c1.clone(), std::mem::take(batch)));
                     }
                     return;
                 }
@@ -829,7 +827,7 @@ where
             let frontier_wm = watermark(frontier.as_ref());
             let frontier_epoch = Participant::min_epoch(frontier.as_ref());
             loop {
-                let wm = stash.iter().map(|(t, ..)| t.event).min().map_or(frontier_wm, |s| s.min(frontier_wm));
+                let wm = stash.watermark(frontier_wm);
                 let mut emit = |caps: &CapabilitySet<Time>, at: u64, results: &mut Results<K, A::Out>| {
                     if results.is_empty() {
                         return;
@@ -852,13 +850,12 @@ where
                 }
                 let Some(p) = participant.as_mut() else { break };
                 let Some(e) = p.due(frontier_epoch, shared.aborted()) else { break };
-                snapshot_window(&core, p, e, maxp, std::mem::take(&mut stashed_records));
+                snapshot_window(&core, p, e, maxp, stash.take_held_count());
                 core.caps_to_epoch(crate::time::Epoch(e.0 + 1));
                 // Batches of the epoch now being applied leave the stash.
                 let next = p.current();
-                let (ready, waiting): (Vec<_>, Vec<_>) = stash.drain(..).partition(|(t, ..)| t.epoch <= next);
-                stash = waiting;
-                for (stamp, c0, c1, mut batch) in ready {
+                let ready = stash.take_through(next);
+                for (stamp, (c0, c1, mut batch)) in ready {
                     let mut mint =
                         |at: u64| c0.delayed(&Time { epoch: stamp.epoch, event: EventTime(at.max(stamp.event.0)) });
                     core.apply(stamp, &mut batch, &key_fn, &mut mint, &mut late, &mut refired, &mut counts);

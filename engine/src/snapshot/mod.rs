@@ -77,6 +77,7 @@ mod manifest;
 mod output;
 mod reader;
 mod retention;
+mod stash;
 mod summary;
 mod writer;
 
@@ -97,5 +98,6 @@ pub use manifest::{
 pub use output::EpochOutput;
 pub use reader::{CheckpointInfo, CheckpointStatus, Recovered, SkippedCheckpoint, Snapshot, list};
 pub use retention::{RetentionPlan, apply as apply_retention, plan_retention};
+pub use stash::EpochStash;
 pub use summary::{CheckpointSummary, OperatorSummary, StateSummary, summarize, with_restore_estimate};
 pub use writer::{Backend, BackendKind, CheckpointReport, Chunk, SnapshotWriter, WriterHandle, WriterOptions};
