@@ -44,6 +44,11 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// Extends `crc` (the CRC32C of some prefix) with `data`: `crc32c_append(crc32c(a), b)` equals
 /// the CRC32C of `a` followed by `b`.
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE4.2, the only feature `append_sse42` is compiled for.
+        return unsafe { append_sse42(crc, data) };
+    }
     let mut crc = !crc;
     let mut blocks = data.chunks_exact(8);
     for block in &mut blocks {
@@ -60,6 +65,24 @@ pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     }
     for &byte in blocks.remainder() {
         crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(byte)) & 0xFF) as usize];
+    }
+    !crc
+}
+
+/// [`crc32c_append`] with the SSE4.2 `crc32` instruction (the same polynomial), eight bytes per
+/// instruction: an order of magnitude faster than the tables.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn append_sse42(crc: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let mut wide = u64::from(!crc);
+    let mut blocks = data.chunks_exact(8);
+    for block in &mut blocks {
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(block.try_into().expect("chunks_exact(8) yields 8 bytes")));
+    }
+    let mut crc = wide as u32;
+    for &byte in blocks.remainder() {
+        crc = _mm_crc32_u8(crc, byte);
     }
     !crc
 }
@@ -91,6 +114,29 @@ mod tests {
         let descending: Vec<u8> = (0u8..32).rev().collect();
         assert_eq!(crc32c(&descending), 0x113F_DB5C);
         assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn sse42_matches_tables() {
+        if !std::arch::is_x86_feature_detected!("sse4.2") {
+            return;
+        }
+        let data: Vec<u8> = (0u32..5000).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let tables = |crc: u32, data: &[u8]| {
+            let mut crc = !crc;
+            for &byte in data {
+                crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(byte)) & 0xFF) as usize];
+            }
+            !crc
+        };
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 4095, 4096, 5000] {
+            for seed in [0, 0xE306_9283, u32::MAX] {
+                // SAFETY: SSE4.2 was detected above.
+                let fast = unsafe { append_sse42(seed, &data[..len]) };
+                assert_eq!(fast, tables(seed, &data[..len]), "len {len}, seed {seed:#x}");
+            }
+        }
     }
 
     #[test]
