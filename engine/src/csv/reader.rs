@@ -83,6 +83,9 @@ pub struct CsvFileReader<R> {
     /// Bytes read past a chunk's end at a time, to finish its last row.
     spill: usize,
     done: bool,
+    /// Scratch: buffer offsets of the `\n`s ending the lines [`parse_rows`](Self::parse_rows)
+    /// parses next.
+    line_ends: Vec<usize>,
     /// What earlier runs with other worker counts read (see [`CsvLayer`]); empty unless the
     /// job was rescaled.
     layers: Vec<CsvLayer>,
@@ -210,6 +213,7 @@ impl<R: CsvRecord> CsvFileReader<R> {
             consumed_before: 0,
             spill: usize::try_from(chunk_size).unwrap_or(usize::MAX).clamp(256, 64 << 10),
             done: false,
+            line_ends: Vec::new(),
             layers: Vec::new(),
             _record: PhantomData,
         };
@@ -310,28 +314,48 @@ impl<R: CsvRecord> CsvFileReader<R> {
     }
 
     /// Parses the complete lines in the buffer that start in the current chunk, up to `max`.
+    ///
+    /// The lines are first found (their ends kept in `line_ends`), then checked to be UTF-8 in
+    /// one pass over all of them, then parsed: text fields of valid lines are not validated
+    /// again. If the block is not UTF-8, its rows are parsed from bytes and the first bad text
+    /// field is reported as usual.
     #[inline]
     fn parse_rows(&mut self, out: &mut Vec<R>, max: usize) -> Result<usize> {
         let buf = &self.buf[..self.hi];
         let limit = usize::try_from(self.chunk_end.saturating_sub(self.buf_off)).unwrap_or(usize::MAX).min(self.hi);
-        let mut lo = self.lo;
+        let start = self.lo;
+        self.line_ends.clear();
+        if start < limit {
+            for i in memchr::memchr_iter(b'\n', &buf[start..]) {
+                let end = start + i;
+                self.line_ends.push(end);
+                if self.line_ends.len() >= max || end + 1 >= limit {
+                    break;
+                }
+            }
+        }
+        let block_end = self.line_ends.last().map_or(start, |&e| e + 1);
+        let text = std::str::from_utf8(&buf[start..block_end]).ok();
+        let mut lo = start;
         let mut n = 0;
-        while n < max && lo < limit {
-            let Some(i) = memchr::memchr(b'\n', &buf[lo..]) else { break };
-            let end = lo + i;
-            let line = &buf[lo..end];
-            let line = match line.last() {
-                Some(b'\r') => &line[..line.len() - 1],
-                _ => line,
+        for &end in &self.line_ends {
+            // Lines end at `\n`, an ASCII byte: each line of valid text is a slice of it.
+            let line = text.and_then(|t| t.get(lo - start..end - start));
+            let mut row = match line {
+                Some(l) => CsvRow::from_text(l.strip_suffix('\r').unwrap_or(l)),
+                None => {
+                    let l = &buf[lo..end];
+                    CsvRow::new(l.strip_suffix(b"\r").unwrap_or(l))
+                }
             };
-            if line.is_empty() {
+            if row.is_empty_line() {
                 // Only the file's last line may be empty.
                 if self.buf_off + end as u64 + 1 != self.file_len {
                     self.lo = lo;
                     return Err(self.row_error(empty_line()));
                 }
             } else {
-                match R::parse_csv(&mut CsvRow::new(line)) {
+                match R::parse_csv(&mut row) {
                     Ok(r) => out.push(r),
                     Err(e) => {
                         self.lo = lo;

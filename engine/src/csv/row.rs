@@ -12,20 +12,47 @@ pub struct FieldError {
 }
 
 /// A cursor over the fields of one CSV row.
+///
+/// A row made with [`CsvRow::from_text`] is known to be UTF-8, so [`CsvRow::str`] returns its
+/// fields without validating them again; a row made with [`CsvRow::new`] validates each text
+/// field it returns.
 #[derive(Debug)]
 pub struct CsvRow<'a> {
     line: &'a [u8],
+    /// `line` as text, when it is known to be UTF-8.
+    text: Option<&'a str>,
     pos: usize,
     /// Number of fields taken so far.
     taken: usize,
     done: bool,
 }
 
+/// Where the next field's value is.
+enum Field {
+    /// `line[start..end]`, as it is.
+    Range(usize, usize),
+    /// A quoted field with doubled quotes, undoubled.
+    Owned(Vec<u8>),
+}
+
 impl<'a> CsvRow<'a> {
     /// A cursor over `line`, which holds one row without its line end.
     #[inline]
     pub fn new(line: &'a [u8]) -> Self {
-        CsvRow { line, pos: 0, taken: 0, done: false }
+        CsvRow { line, text: None, pos: 0, taken: 0, done: false }
+    }
+
+    /// A cursor over `line`, already known to be UTF-8 (one row without its line end): text
+    /// fields are returned without validating them again.
+    #[inline]
+    pub fn from_text(line: &'a str) -> Self {
+        CsvRow { line: line.as_bytes(), text: Some(line), pos: 0, taken: 0, done: false }
+    }
+
+    /// Whether the row is an empty line (which holds no field, not even an empty one).
+    #[inline]
+    pub(crate) fn is_empty_line(&self) -> bool {
+        self.line.is_empty()
     }
 
     /// The column number (1-based) of the field the next getter reads.
@@ -38,36 +65,46 @@ impl<'a> CsvRow<'a> {
         FieldError { column, message: message.into() }
     }
 
-    /// The next field's raw bytes, unquoted (quotes doubled inside are undoubled).
-    #[inline]
-    pub fn bytes(&mut self) -> Result<Cow<'a, [u8]>, FieldError> {
+    /// Consumes the next field and tells where its value is.
+    #[inline(always)]
+    fn field(&mut self) -> Result<Field, FieldError> {
         if self.done {
             return Err(self.err(self.taken + 1, "missing field"));
         }
         self.taken += 1;
-        let rest = &self.line[self.pos..];
+        let start = self.pos;
+        let rest = &self.line[start..];
         if rest.first() == Some(&b'"') {
             return self.quoted();
         }
-        match memchr::memchr(b',', rest) {
+        match find_comma(rest) {
             Some(i) => {
                 self.pos += i + 1;
-                Ok(Cow::Borrowed(&rest[..i]))
+                Ok(Field::Range(start, start + i))
             }
             None => {
                 self.pos = self.line.len();
                 self.done = true;
-                Ok(Cow::Borrowed(rest))
+                Ok(Field::Range(start, self.line.len()))
             }
         }
     }
 
+    /// The next field's raw bytes, unquoted (quotes doubled inside are undoubled).
+    #[inline]
+    pub fn bytes(&mut self) -> Result<Cow<'a, [u8]>, FieldError> {
+        Ok(match self.field()? {
+            Field::Range(a, b) => Cow::Borrowed(&self.line[a..b]),
+            Field::Owned(v) => Cow::Owned(v),
+        })
+    }
+
     #[cold]
-    fn quoted(&mut self) -> Result<Cow<'a, [u8]>, FieldError> {
+    fn quoted(&mut self) -> Result<Field, FieldError> {
         let col = self.taken;
-        let mut i = self.pos + 1;
+        let start = self.pos + 1;
+        let mut i = start;
         let mut out: Option<Vec<u8>> = None;
-        let start = i;
         loop {
             let Some(q) = memchr::memchr(b'"', &self.line[i..]) else {
                 return Err(self.err(col, "unterminated quoted field"));
@@ -81,9 +118,9 @@ impl<'a> CsvRow<'a> {
             let value = match out {
                 Some(mut v) => {
                     v.extend_from_slice(&self.line[i..q]);
-                    Cow::Owned(v)
+                    Field::Owned(v)
                 }
-                None => Cow::Borrowed(&self.line[start..q]),
+                None => Field::Range(start, q),
             };
             match self.line.get(q + 1) {
                 None => {
@@ -98,11 +135,19 @@ impl<'a> CsvRow<'a> {
     }
 
     /// The next field as UTF-8 text.
+    #[inline(always)]
     pub fn str(&mut self) -> Result<Cow<'a, str>, FieldError> {
         let col = self.column();
-        match self.bytes()? {
-            Cow::Borrowed(b) => std::str::from_utf8(b).map(Cow::Borrowed).map_err(|_| self.err(col, "not UTF-8")),
-            Cow::Owned(v) => String::from_utf8(v).map(Cow::Owned).map_err(|_| self.err(col, "not UTF-8")),
+        match self.field()? {
+            Field::Range(a, b) => {
+                // Fields end at ASCII bytes (comma, quote, line end), so a known-UTF-8 line
+                // always splits there on character boundaries.
+                if let Some(s) = self.text.and_then(|t| t.get(a..b)) {
+                    return Ok(Cow::Borrowed(s));
+                }
+                std::str::from_utf8(&self.line[a..b]).map(Cow::Borrowed).map_err(|_| self.err(col, "not UTF-8"))
+            }
+            Field::Owned(v) => String::from_utf8(v).map(Cow::Owned).map_err(|_| self.err(col, "not UTF-8")),
         }
     }
 
@@ -122,7 +167,7 @@ impl<'a> CsvRow<'a> {
     }
 
     /// The next field as an unsigned integer.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self) -> Result<u64, FieldError> {
         // Fast path: plain digits parsed in the one pass that finds the field's end.
         if !self.done {
@@ -142,7 +187,7 @@ impl<'a> CsvRow<'a> {
     }
 
     /// The next field as a `u32`.
-    #[inline]
+    #[inline(always)]
     pub fn u32(&mut self) -> Result<u32, FieldError> {
         if !self.done {
             let (v, n) = leading_digits(&self.line[self.pos..], 10);
@@ -161,7 +206,7 @@ impl<'a> CsvRow<'a> {
     }
 
     /// The next field as a signed integer.
-    #[inline]
+    #[inline(always)]
     pub fn i64(&mut self) -> Result<i64, FieldError> {
         if !self.done {
             let rest = &self.line[self.pos..];
@@ -193,7 +238,7 @@ impl<'a> CsvRow<'a> {
 
     /// The next field as a decimal with at most `scale` fractional digits, scaled to an
     /// integer: `"21.5"` with `scale = 1` is `215`. Exact, unlike parsing a float.
-    #[inline]
+    #[inline(always)]
     pub fn fixed(&mut self, scale: u32) -> Result<i64, FieldError> {
         let scale_digits = scale as usize;
         if !self.done && scale_digits < POW10.len() {
@@ -254,19 +299,23 @@ const POW10: [u64; 19] = {
 /// cannot overflow): returns the value and the number of digits.
 #[inline(always)]
 fn leading_digits(b: &[u8], max: usize) -> (u64, usize) {
-    let n = b.len().min(max);
     let mut v = 0u64;
     let mut i = 0;
-    // Eight digits at a time while there are eight (long timestamps), then one at a time.
-    while i + 8 <= n {
-        let Some(eight) = b.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) else { break };
-        let word = u64::from_le_bytes(eight);
-        if !eight_digits(word) {
-            break;
+    // Eight bytes at a time while eight remain: the run of digits in the word is found and
+    // parsed without a branch per digit.
+    while let Some(eight) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*eight);
+        let n = digit_run(word).min(max - i);
+        if n == 0 {
+            return (v, i);
         }
-        v = v * 100_000_000 + parse_eight_digits(word);
-        i += 8;
+        v = v * POW10[n] + parse_digits(word, n);
+        i += n;
+        if n < 8 || i == max {
+            return (v, i);
+        }
     }
+    let n = b.len().min(max);
     while i < n {
         let d = b[i].wrapping_sub(b'0');
         if d > 9 {
@@ -278,12 +327,52 @@ fn leading_digits(b: &[u8], max: usize) -> (u64, usize) {
     (v, i)
 }
 
-/// Whether the eight bytes of `word` (little-endian) are all ASCII digits.
+/// `0x01` in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each zero byte of `x` set, and maybe of bytes after one (a borrow only
+/// passes a zero byte): nonzero iff some byte is zero, and the lowest set bit is exact.
 #[inline(always)]
-fn eight_digits(word: u64) -> bool {
-    let high = word & 0xF0F0_F0F0_F0F0_F0F0;
-    let carried = (word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
-    (high | carried) == 0x3333_3333_3333_3333
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// The index of the first comma in `b`, eight bytes at a time: fields are short, and a
+/// word-at-a-time scan inline beats a call into a vectorized search.
+#[inline(always)]
+fn find_comma(b: &[u8]) -> Option<usize> {
+    let (words, tail) = b.as_chunks::<8>();
+    for (k, w) in words.iter().enumerate() {
+        let z = zero_bytes(u64::from_le_bytes(*w) ^ (ONES * u64::from(b',')));
+        if z != 0 {
+            return Some(k * 8 + (z.trailing_zeros() / 8) as usize);
+        }
+    }
+    tail.iter().position(|&c| c == b',').map(|i| words.len() * 8 + i)
+}
+
+/// The number of ASCII digits (0 to 8) at the start of the eight bytes of `word` (loaded
+/// little-endian: first byte in the low byte).
+#[inline(always)]
+fn digit_run(word: u64) -> usize {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Digits become 0..=9; a byte is a digit iff it is then below 10. Adding 0x76 to its low
+    // seven bits (no carry out of the byte) sets the high bit iff they are at least 10.
+    let x = word ^ 0x3030_3030_3030_3030;
+    let not_digit = (((x & LOW7) + 0x7676_7676_7676_7676) | x) & HIGH;
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (1 to 8) ASCII digits of `word` (loaded little-endian).
+#[inline(always)]
+fn parse_digits(word: u64, n: usize) -> u64 {
+    // Move the digits to the high bytes and fill the low ones with `0` digits: leading zeros.
+    let shift = 8 * (8 - n as u32);
+    let zeros = 0x3030_3030_3030_3030 & (1u64 << shift).wrapping_sub(1);
+    parse_eight_digits((word << shift) | zeros)
 }
 
 /// The value of eight ASCII digits loaded little-endian (first digit in the low byte), with
@@ -339,18 +428,33 @@ fn parse_fixed(b: &[u8], scale: u32) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+/// The two-digit decimal strings `00` to `99`, concatenated.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// Appends `v` in decimal.
 #[inline]
 pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    // Two digits per division.
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -394,19 +498,47 @@ pub fn write_f64_fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
 }
 
 /// Appends `s` as one field, quoted (RFC 4180) only if it holds a comma, quote or line end.
+#[inline]
 pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
-        out.push(b'"');
-        for c in s.bytes() {
-            if c == b'"' {
-                out.push(b'"');
-            }
-            out.push(c);
-        }
-        out.push(b'"');
+    if needs_quotes(s.as_bytes()) {
+        write_quoted(out, s.as_bytes());
     } else {
         out.extend_from_slice(s.as_bytes());
     }
+}
+
+/// Whether `b` holds a comma, quote, `\n` or `\r`: eight bytes at a time, with a cheap test
+/// (any byte below `-`, which all four are) before the exact one.
+#[inline]
+fn needs_quotes(b: &[u8]) -> bool {
+    let has_zero = |x: u64| zero_bytes(x) != 0;
+    let (words, tail) = b.as_chunks::<8>();
+    for w in words {
+        let x = u64::from_le_bytes(*w);
+        // Some byte below 0x2D, exact for thresholds up to 0x80.
+        if x.wrapping_sub(ONES * 0x2D) & !x & HIGH != 0
+            && (has_zero(x ^ (ONES * u64::from(b',')))
+                | has_zero(x ^ (ONES * u64::from(b'"')))
+                | has_zero(x ^ (ONES * u64::from(b'\n')))
+                | has_zero(x ^ (ONES * u64::from(b'\r'))))
+        {
+            return true;
+        }
+    }
+    tail.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+}
+
+/// Appends `b` quoted, its quotes doubled.
+#[cold]
+fn write_quoted(out: &mut Vec<u8>, mut b: &[u8]) {
+    out.push(b'"');
+    while let Some(q) = memchr::memchr(b'"', b) {
+        out.extend_from_slice(&b[..=q]);
+        out.push(b'"');
+        b = &b[q + 1..];
+    }
+    out.extend_from_slice(b);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -491,7 +623,7 @@ mod tests {
     fn eight_digit_words() {
         assert_eq!(parse_eight_digits(u64::from_le_bytes(*b"12345678")), 12_345_678);
         assert_eq!(parse_eight_digits(u64::from_le_bytes(*b"00000009")), 9);
-        assert!(eight_digits(u64::from_le_bytes(*b"99999999")));
+        assert_eq!(digit_run(u64::from_le_bytes(*b"99999999")), 8);
         for bad in [
             *b"1234567a",
             *b"/2345678",
@@ -500,14 +632,20 @@ mod tests {
             *b"\xb02345678",
             *b"\xff\xff\xff\xff\xff\xff\xff\xff",
         ] {
-            assert!(!eight_digits(u64::from_le_bytes(bad)), "{bad:?}");
+            assert!(digit_run(u64::from_le_bytes(bad)) < 8, "{bad:?}");
         }
         for pos in 0..8 {
             for byte in 0..=255u8 {
                 let mut word = *b"01234567";
                 word[pos] = byte;
-                assert_eq!(eight_digits(u64::from_le_bytes(word)), byte.is_ascii_digit(), "{word:?}");
+                let run = if byte.is_ascii_digit() { 8 } else { pos };
+                assert_eq!(digit_run(u64::from_le_bytes(word)), run, "{word:?}");
             }
+        }
+        for n in 1..=8 {
+            let word = u64::from_le_bytes(*b"98765432");
+            let want: u64 = std::str::from_utf8(&b"98765432"[..n]).unwrap().parse().unwrap();
+            assert_eq!(parse_digits(word, n), want, "{n} digits");
         }
         for text in
             ["1700000000123", "12345678", "123456789012345678", "00000000000000000001", "4294967295", "4294967296"]
@@ -516,6 +654,87 @@ mod tests {
             assert_eq!(r.u64().ok(), text.parse::<u64>().ok(), "{text}");
             let mut r = CsvRow::new(text.as_bytes());
             assert_eq!(r.u32().ok(), text.parse::<u32>().ok(), "{text}");
+        }
+    }
+
+    /// RFC 4180 escaping, written the obvious way.
+    fn escaped_reference(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_matches_the_reference(s in "[a-z&+ ,\"\r\n\u{e9}]{0,40}") {
+            let mut out = b"x".to_vec();
+            write_escaped(&mut out, &s);
+            let want = escaped_reference(&s);
+            proptest::prop_assert_eq!(&out[1..], want.as_bytes());
+            let mut r = CsvRow::new(&out[1..]);
+            proptest::prop_assert_eq!(r.str().unwrap(), s.as_str());
+        }
+
+        #[test]
+        fn u64_writes_like_format(v in proptest::prelude::any::<u64>(), digits in 0u32..20) {
+            let v = v % 10u64.saturating_pow(digits).max(1);
+            let mut out = Vec::new();
+            write_u64(&mut out, v);
+            proptest::prop_assert_eq!(out, v.to_string().into_bytes());
+        }
+
+        #[test]
+        fn text_rows_read_like_byte_rows(line in "[a-c0-9,\"\u{e9}]{0,30}") {
+            let (mut a, mut b) = (CsvRow::from_text(&line), CsvRow::new(line.as_bytes()));
+            loop {
+                let (x, y) = (a.str(), b.str());
+                proptest::prop_assert_eq!(&x, &y);
+                if x.is_err() || a.finish().is_ok() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_special_byte_is_found_at_every_position() {
+        for len in 1..40 {
+            for at in 0..len {
+                for special in [',', '"', '\n', '\r'] {
+                    let mut s: String = "a&+-".chars().cycle().take(len).collect();
+                    s.replace_range(at..=at, &special.to_string());
+                    let mut out = Vec::new();
+                    write_escaped(&mut out, &s);
+                    assert_eq!(out, escaped_reference(&s).as_bytes(), "{s:?}");
+                }
+            }
+            let plain: String = "a&+-~ ".chars().cycle().take(len).collect();
+            let mut out = Vec::new();
+            write_escaped(&mut out, &plain);
+            assert_eq!(out, plain.as_bytes());
+        }
+    }
+
+    #[test]
+    fn comma_search_finds_the_first_comma() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut line = vec![b'x'; len];
+                if at < len {
+                    line[at] = b',';
+                    // A later comma must not hide the first one.
+                    line[(at + 1..len).last().unwrap_or(at)] = b',';
+                    line.iter_mut().take(at).for_each(|c| *c = b'+');
+                }
+                assert_eq!(find_comma(&line), line.iter().position(|&c| c == b','), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn u64_writer_edges() {
+        for v in [0, 9, 10, 99, 100, 101, 999, 1000, 1_436_918_400_000, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
         }
     }
 

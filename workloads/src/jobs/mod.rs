@@ -277,3 +277,11 @@ pub(crate) fn job_config(opts: &JobOptions) -> rill::JobConfig {
 pub(crate) fn source_count(metrics: &[OperatorSnapshot], source: &str) -> u64 {
     metrics.iter().filter(|m| m.name == source).map(|m| m.records_out).sum()
 }
+
+/// The operator name of CSV sinks in the metrics.
+pub(crate) const CSV_SINK: &str = "CsvSink";
+
+/// Records that sinks named `sink` received, over all workers.
+pub(crate) fn sink_count(metrics: &[OperatorSnapshot], sink: &str) -> u64 {
+    metrics.iter().filter(|m| m.name == sink).map(|m| m.records_in).sum()
+}
