@@ -6,8 +6,10 @@
 //! the current-key step (hash, key group, local index) and one downcast per access; the maps
 //! use foldhash (hashbrown) and the standard SipHash (std).
 //!
-//! `state_store_paged/...`: the same work on one [`PagedTable`] (the store's zero-copy table),
-//! plus the synchronous part of its snapshots at 1 M keys.
+//! `state_store_paged/...`: the same work on one [`PagedTable`] (the store's zero-copy table)
+//! with `[u64; 2]` and `[u64; 4]` values and 1 K, 64 K and 1 M keys, against hashbrown's
+//! `HashTable` given the same precomputed hash, hashbrown's `HashMap` and the standard map, plus
+//! lookups of absent keys, `get_mut`, and the synchronous part of snapshots at 1 M keys.
 
 use std::collections::HashMap as StdMap;
 use std::hint::black_box;
@@ -157,19 +159,25 @@ fn value_u64x4(c: &mut Criterion) {
 }
 
 /// `PagedTable` (one key group's table, the hash computed by the caller as the engine does)
-/// against hashbrown with foldhash and the standard map, the same work as above.
+/// against hashbrown's `HashTable` given the same precomputed hash (`hb_table`), hashbrown's
+/// `HashMap` with foldhash (`hashbrown`) and the standard map (`std`), the same work as above.
+/// `update` is `get_or_insert_with` on existing keys (`entry().or_insert` for the maps),
+/// `update_mut` is `get_mut`.
 macro_rules! paged_suite {
     ($c:expr, $label:literal, $ty:ty, $val:expr, $bump:expr) => {{
+        type HbTable = hashbrown::HashTable<(u64, $ty)>;
         let mut g = $c.benchmark_group(concat!("state_store_paged/", $label));
-        for n in [1_000u64, 100_000, 1_000_000] {
+        for n in [1_000u64, 65_536, 1_000_000] {
             let ks = keys(n);
             g.throughput(Throughput::Elements(n));
             if n >= 1_000_000 {
                 g.sample_size(10);
             }
             let mut paged: PagedTable<u64, $ty> = PagedTable::new();
+            let mut table = HbTable::new();
             for k in &ks {
                 paged.insert(hash_key(k), *k, $val);
+                table.insert_unique(hash_key(k), (*k, $val), |e| hash_key(&e.0));
             }
             let mut std_map: StdMap<u64, $ty> = ks.iter().map(|k| (*k, $val)).collect();
             let mut fold: hashbrown::HashMap<u64, $ty, foldhash::fast::FixedState> =
@@ -180,6 +188,16 @@ macro_rules! paged_suite {
                     let mut acc = 0u64;
                     for k in &ks {
                         acc = acc.wrapping_add(($bump)(paged.get(hash_key(k), k).copied().unwrap_or($val)));
+                    }
+                    black_box(acc)
+                })
+            });
+            g.bench_function(BenchmarkId::new("get/hb_table", n), |b| {
+                b.iter(|| {
+                    let mut acc = 0u64;
+                    for k in &ks {
+                        let v = table.find(hash_key(k), |e| e.0 == *k).map(|e| e.1);
+                        acc = acc.wrapping_add(($bump)(v.unwrap_or($val)));
                     }
                     black_box(acc)
                 })
@@ -202,11 +220,31 @@ macro_rules! paged_suite {
                     black_box(acc)
                 })
             });
+            // Misses: keys that are not in the table (a lookup that ends at an empty slot).
+            let absent: Vec<u64> = ks.iter().map(|k| k ^ 0x5555_5555_5555_5555).collect();
+            g.bench_function(BenchmarkId::new("get_absent/paged", n), |b| {
+                b.iter(|| absent.iter().filter(|k| paged.contains_key(hash_key(*k), k)).count())
+            });
+            g.bench_function(BenchmarkId::new("get_absent/hb_table", n), |b| {
+                b.iter(|| absent.iter().filter(|k| table.find(hash_key(*k), |e| e.0 == **k).is_some()).count())
+            });
+            g.bench_function(BenchmarkId::new("get_absent/hashbrown", n), |b| {
+                b.iter(|| absent.iter().filter(|k| fold.contains_key(*k)).count())
+            });
 
             g.bench_function(BenchmarkId::new("update/paged", n), |b| {
                 b.iter(|| {
                     for k in &ks {
                         let v = paged.get_or_insert_with(hash_key(k), *k, || $val);
+                        *v = black_box(*v);
+                    }
+                })
+            });
+            g.bench_function(BenchmarkId::new("update/hb_table", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        let e = table.entry(hash_key(k), |e| e.0 == *k, |e| hash_key(&e.0));
+                        let v = &mut e.or_insert((*k, $val)).into_mut().1;
                         *v = black_box(*v);
                     }
                 })
@@ -227,12 +265,54 @@ macro_rules! paged_suite {
                     }
                 })
             });
+            g.bench_function(BenchmarkId::new("update_mut/paged", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        if let Some(v) = paged.get_mut(hash_key(k), k) {
+                            *v = black_box(*v);
+                        }
+                    }
+                })
+            });
+            g.bench_function(BenchmarkId::new("update_mut/hb_table", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        if let Some(e) = table.find_mut(hash_key(k), |e| e.0 == *k) {
+                            e.1 = black_box(e.1);
+                        }
+                    }
+                })
+            });
+            g.bench_function(BenchmarkId::new("update_mut/hashbrown", n), |b| {
+                b.iter(|| {
+                    for k in &ks {
+                        if let Some(v) = fold.get_mut(k) {
+                            *v = black_box(*v);
+                        }
+                    }
+                })
+            });
 
             g.bench_function(BenchmarkId::new("insert/paged", n), |b| {
                 b.iter(|| {
                     let mut t: PagedTable<u64, $ty> = PagedTable::new();
                     for k in &ks {
                         t.insert(hash_key(k), *k, $val);
+                    }
+                    black_box(t.len())
+                })
+            });
+            g.bench_function(BenchmarkId::new("insert/hb_table", n), |b| {
+                b.iter(|| {
+                    let mut t = HbTable::new();
+                    for k in &ks {
+                        let h = hash_key(k);
+                        match t.entry(h, |e| e.0 == *k, |e| hash_key(&e.0)) {
+                            hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = $val,
+                            hashbrown::hash_table::Entry::Vacant(v) => {
+                                v.insert((*k, $val));
+                            }
+                        }
                     }
                     black_box(t.len())
                 })
@@ -259,6 +339,9 @@ macro_rules! paged_suite {
             g.bench_function(BenchmarkId::new("iterate/paged", n), |b| {
                 b.iter(|| black_box(paged.iter().fold(0u64, |a, (k, v)| a.wrapping_add(k ^ ($bump)(*v)))))
             });
+            g.bench_function(BenchmarkId::new("iterate/hb_table", n), |b| {
+                b.iter(|| black_box(table.iter().fold(0u64, |a, (k, v)| a.wrapping_add(k ^ ($bump)(*v)))))
+            });
             g.bench_function(BenchmarkId::new("iterate/hashbrown", n), |b| {
                 b.iter(|| black_box(fold.iter().fold(0u64, |a, (k, v)| a.wrapping_add(k ^ ($bump)(*v)))))
             });
@@ -270,8 +353,8 @@ macro_rules! paged_suite {
     }};
 }
 
-fn paged_u64(c: &mut Criterion) {
-    paged_suite!(c, "value_u64", u64, 1u64, |v: u64| v);
+fn paged_u64x2(c: &mut Criterion) {
+    paged_suite!(c, "value_u64x2", [u64; 2], [1u64; 2], |v: [u64; 2]| v[0] ^ v[1]);
 }
 
 fn paged_u64x4(c: &mut Criterion) {
@@ -325,5 +408,5 @@ fn paged_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, value_u64, value_u64x4, paged_u64, paged_u64x4, paged_snapshot);
+criterion_group!(benches, value_u64, value_u64x4, paged_u64x2, paged_u64x4, paged_snapshot);
 criterion_main!(benches);
