@@ -52,6 +52,8 @@ pub enum Command {
     Recovery(crate::recovery::RecoveryArgs),
     /// Measure the snapshot writer and a restore read against dd on the same disk.
     Writer(crate::writer_bench::WriterArgs),
+    /// Measure a checkpoint of 1 GB of paged keyed state: sync pause, incremental bytes, restore.
+    StateCost(crate::state_cost::StateCostArgs),
 }
 
 /// A workload with a job.

@@ -31,6 +31,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Suite(args) => crate::suite::command(&args),
         Command::Recovery(args) => crate::recovery::command(&args),
         Command::Writer(args) => crate::writer_bench::command(&args),
+        Command::StateCost(args) => crate::state_cost::command(&args),
     }
 }
 

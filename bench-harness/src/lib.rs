@@ -18,6 +18,7 @@ pub mod progress;
 pub mod recovery;
 pub mod report;
 pub mod results;
+pub mod state_cost;
 pub mod suite;
 pub mod summary;
 pub mod workload;

@@ -68,6 +68,26 @@ pub struct Configuration {
     pub late_output: Option<String>,
 }
 
+impl Configuration {
+    /// The configuration of a measurement that runs no job on an input (`writer`, `state-cost`).
+    pub fn without_input() -> Configuration {
+        Configuration {
+            input_kind: "none".to_owned(),
+            input_path: None,
+            events: None,
+            seed: None,
+            late_fraction: None,
+            workers: 1,
+            window_ms: None,
+            max_out_of_orderness_ms: None,
+            allowed_lateness_ms: None,
+            rate: None,
+            output: None,
+            late_output: None,
+        }
+    }
+}
+
 /// The figures of a run, by command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -78,6 +98,8 @@ pub enum Figures {
     Baseline(BaselineFigures),
     /// The snapshot writer and restore read against `dd` (`writer`).
     Writer(crate::writer_bench::WriterFigures),
+    /// Checkpoint costs of paged keyed state (`state-cost`).
+    StateCost(crate::state_cost::StateCostFigures),
 }
 
 /// What a `run` measured.

@@ -239,7 +239,7 @@ impl Entry {
     pub fn run(&self) -> Option<&RunFigures> {
         match &self.result.figures {
             Figures::Run(f) => Some(f),
-            Figures::Baseline(_) | Figures::Writer(_) => None,
+            Figures::Baseline(_) | Figures::Writer(_) | Figures::StateCost(_) => None,
         }
     }
 
@@ -247,7 +247,7 @@ impl Entry {
     pub fn baselines(&self) -> Option<&BaselineFigures> {
         match &self.result.figures {
             Figures::Baseline(b) => Some(b),
-            Figures::Run(_) | Figures::Writer(_) => None,
+            Figures::Run(_) | Figures::Writer(_) | Figures::StateCost(_) => None,
         }
     }
 

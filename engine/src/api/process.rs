@@ -35,8 +35,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::state::{
-    Key, KeyGroup, KeyedStateBackend, ListState, MapState, ReducingState, StateMap, StateRegistry, TimerService,
-    ValueState,
+    Key, KeyGroup, KeyedStateBackend, ListState, MapState, PodValueState, ReducingState, StateMap, StateRegistry,
+    TimerService, ValueState,
 };
 use crate::time::EventTime;
 
@@ -230,6 +230,55 @@ impl<'a, K: Key, Out, Side> ProcessContext<'a, K, Out, Side> {
     #[inline]
     pub fn clear_value<T: 'static>(&mut self, h: &ValueState<T>) -> Option<T> {
         self.state.clear_value(h)
+    }
+
+    /// The current key's fixed-layout value ([`PodValueState`]).
+    #[inline]
+    pub fn pod_value<T: bytemuck::Pod>(&self, h: &PodValueState<T>) -> Option<&T>
+    where
+        K: bytemuck::Pod,
+    {
+        self.state.pod_value(h)
+    }
+
+    /// The current key's fixed-layout value, mutably.
+    #[inline]
+    pub fn pod_value_mut<T: bytemuck::Pod>(&mut self, h: &PodValueState<T>) -> Option<&mut T>
+    where
+        K: bytemuck::Pod,
+    {
+        self.state.pod_value_mut(h)
+    }
+
+    /// The current key's fixed-layout value, inserted with `init` if absent.
+    #[inline]
+    pub fn pod_value_or_insert_with<T: bytemuck::Pod>(
+        &mut self,
+        h: &PodValueState<T>,
+        init: impl FnOnce() -> T,
+    ) -> &mut T
+    where
+        K: bytemuck::Pod,
+    {
+        self.state.pod_value_or_insert_with(h, init)
+    }
+
+    /// Sets the current key's fixed-layout value.
+    #[inline]
+    pub fn set_pod_value<T: bytemuck::Pod>(&mut self, h: &PodValueState<T>, v: T)
+    where
+        K: bytemuck::Pod,
+    {
+        self.state.set_pod_value(h, v);
+    }
+
+    /// Removes the current key's fixed-layout value.
+    #[inline]
+    pub fn clear_pod_value<T: bytemuck::Pod>(&mut self, h: &PodValueState<T>) -> Option<T>
+    where
+        K: bytemuck::Pod,
+    {
+        self.state.clear_pod_value(h)
     }
 
     /// The current key's list.

@@ -32,8 +32,8 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::process::{KeyedProcessFunction, ProcessContext};
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::{EpochStash, Participant};
-use crate::state::{Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
+use crate::snapshot::{EpochStash, Participant, Payload, StateChunk};
+use crate::state::{GroupSnapshot, Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
 use crate::time::{Epoch, Event, EventTime, Time, min_epoch, watermark};
 
 /// Options of a keyed process operator.
@@ -408,11 +408,18 @@ fn snapshot_process<K: Key>(
 ) {
     let started = std::time::Instant::now();
     let full = p.must_be_full(e);
-    let mut chunks: Vec<(&'static str, KeyGroup, Vec<u8>)> = Vec::new();
+    let mut chunks: Vec<StateChunk> = Vec::new();
     let mut unchanged: Vec<(String, KeyGroup)> = Vec::new();
-    backend.snapshot(full, |state, kg, bytes| match bytes {
-        Some(b) => chunks.push((state, kg, b)),
-        None => unchanged.push((state.to_owned(), kg)),
+    backend.snapshot(full, |state, kg, snap| match snap {
+        GroupSnapshot::Empty => {}
+        GroupSnapshot::Unchanged => unchanged.push((state.to_owned(), kg)),
+        GroupSnapshot::Chunk { part, payload } => {
+            if part > 0 {
+                // A delta extends the chain the previous checkpoint holds: reference it too.
+                unchanged.push((state.to_owned(), kg));
+            }
+            chunks.push(StateChunk { state: state.to_owned(), key_group: kg, part, payload });
+        }
     });
     let groups: Vec<KeyGroup> = backend.owned_groups().collect();
     for (name, queue) in [(TIMERS_EVENT, &mut timers.event), (TIMERS_PROCESSING, &mut timers.processing)] {
@@ -425,13 +432,13 @@ fn snapshot_process<K: Key>(
                 continue;
             }
             if let Some(b) = queue.encode_group(g) {
-                chunks.push((name, kg, b));
+                chunks.push(StateChunk { state: name.to_owned(), key_group: kg, part: 0, payload: Payload::Bytes(b) });
             }
         }
     }
     let pause = started.elapsed();
     let st = backend.total_stats();
-    p.hand_over(e, chunks, unchanged, st.entries, st.bytes, pause, aligned_records);
+    p.hand_over_chunks(e, chunks, unchanged, st.entries, st.bytes, pause, aligned_records);
 }
 
 /// Loads this worker's key groups of every declared state and of the timers.
@@ -454,9 +461,8 @@ fn restore_process<K: Key>(
     debug_assert!(groups.iter().all(|g| g.0 < maxp));
     for (g, &kg) in groups.iter().enumerate() {
         for &name in &names {
-            if let Some(bytes) = p.restored_chunk(name, kg)? {
-                backend.restore(name, kg, &bytes).map_err(|r| incompatible(name, r))?;
-            }
+            let parts = p.restored_chain(name, kg)?;
+            backend.restore(name, kg, &parts).map_err(|r| incompatible(name, r))?;
         }
         for (name, queue) in [(TIMERS_EVENT, &mut timers.event), (TIMERS_PROCESSING, &mut timers.processing)] {
             if let Some(bytes) = p.restored_chunk(name, kg)? {

@@ -41,13 +41,26 @@ pub struct ChunkName {
     pub state: String,
     /// The key group whose entries the payload holds.
     pub key_group: KeyGroup,
+    /// The chunk's place in its key group's chain: 0 for a complete snapshot of the group, `n`
+    /// for the `n`-th delta applied on top of it (see [`ChunkRef::part`]).
+    pub part: u32,
 }
 
 impl ChunkName {
-    /// A chunk name.
+    /// The name of a complete snapshot of a key group (part 0).
     pub fn new(operator: impl Into<String>, state: impl Into<String>, key_group: KeyGroup) -> ChunkName {
-        ChunkName { operator: operator.into(), state: state.into(), key_group }
+        ChunkName { operator: operator.into(), state: state.into(), key_group, part: 0 }
     }
+
+    /// The same key group's chunk at `part` of its chain.
+    pub fn with_part(mut self, part: u32) -> ChunkName {
+        self.part = part;
+        self
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A manifest entry: where one chunk lives and what it holds.
@@ -71,6 +84,12 @@ pub struct ChunkRef {
     /// The epoch of the checkpoint that wrote the chunk (earlier than the manifest's own epoch
     /// for chunks an incremental checkpoint reuses).
     pub epoch: Epoch,
+    /// The chunk's place in its key group's chain: part 0 is a complete snapshot of the group,
+    /// parts `1..=n` are deltas (changed entries and removed keys) applied in order on top of it.
+    /// States whose snapshots are always complete have only part 0. Absent in manifests written
+    /// before chains existed, which read as 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub part: u32,
 }
 
 impl ChunkRef {
@@ -81,7 +100,7 @@ impl ChunkRef {
 
     /// The chunk's name.
     pub fn name(&self) -> ChunkName {
-        ChunkName::new(self.operator.clone(), self.state.clone(), self.key_group)
+        ChunkName::new(self.operator.clone(), self.state.clone(), self.key_group).with_part(self.part)
     }
 }
 

@@ -130,7 +130,8 @@ impl CheckpointConfig {
 #[derive(Debug)]
 pub struct Restored {
     snapshot: Snapshot,
-    index: HashMap<(String, String, u32), ChunkRef>,
+    /// Per `(operator, state, key group)`: its chain of chunks, in part order.
+    index: HashMap<(String, String, u32), Vec<ChunkRef>>,
     /// Where it came from (checkpoint root or savepoint directory).
     pub from: PathBuf,
     /// Newer checkpoints that were damaged and skipped, with the reason.
@@ -139,11 +140,13 @@ pub struct Restored {
 
 impl Restored {
     fn new(snapshot: Snapshot, from: PathBuf, skipped: Vec<SkippedCheckpoint>) -> Self {
-        let index = snapshot
-            .chunks()
-            .iter()
-            .map(|c| ((c.operator.clone(), c.state.clone(), c.key_group.0), c.clone()))
-            .collect();
+        let mut index: HashMap<(String, String, u32), Vec<ChunkRef>> = HashMap::new();
+        for c in snapshot.chunks() {
+            index.entry((c.operator.clone(), c.state.clone(), c.key_group.0)).or_default().push(c.clone());
+        }
+        for chain in index.values_mut() {
+            chain.sort_by_key(|c| c.part);
+        }
         Restored { snapshot, index, from, skipped }
     }
 
@@ -158,12 +161,39 @@ impl Restored {
     }
 
     /// The payload of `operator`'s `state` for key group `kg`, if the checkpoint has one
-    /// (absent means empty). Checksums are verified.
+    /// (absent means empty). Checksums are verified. A state whose key groups are stored as
+    /// chains (a complete part and deltas) is read with [`Self::chain`]; here it is an error.
     pub fn chunk(&self, operator: &str, state: &str, kg: KeyGroup) -> Result<Option<Vec<u8>>> {
-        match self.index.get(&(operator.to_owned(), state.to_owned(), kg.0)) {
-            Some(c) => self.snapshot.read_chunk(c).map(Some),
-            None => Ok(None),
+        let mut chain = self.chain(operator, state, kg)?;
+        match chain.len() {
+            0 => Ok(None),
+            1 => Ok(chain.pop()),
+            n => Err(Error::IncompatibleState {
+                operator: operator.to_owned(),
+                state: state.to_owned(),
+                reason: format!("key group {} is stored as a chain of {n} parts, which this state cannot read", kg.0),
+            }),
         }
+    }
+
+    /// The payloads of `operator`'s `state` for key group `kg`: the complete part first, then
+    /// its deltas in order (empty: the group is empty). Checksums are verified, and the parts
+    /// must be numbered `0..n` without a gap.
+    pub fn chain(&self, operator: &str, state: &str, kg: KeyGroup) -> Result<Vec<Vec<u8>>> {
+        let Some(chain) = self.index.get(&(operator.to_owned(), state.to_owned(), kg.0)) else {
+            return Ok(Vec::new());
+        };
+        if let Some((i, c)) = chain.iter().enumerate().find(|(i, c)| c.part as usize != *i) {
+            return Err(Error::CorruptSnapshot {
+                path: self.from.join(&c.file),
+                offset: c.offset,
+                reason: format!(
+                    "{operator}/{state} key group {}: chunk part {} where part {i} was expected",
+                    kg.0, c.part
+                ),
+            });
+        }
+        chain.iter().map(|c| self.snapshot.read_chunk(c)).collect()
     }
 }
 
@@ -181,6 +211,68 @@ enum Msg {
     Built,
     Ack(Ack),
     Shutdown,
+}
+
+/// A key group's snapshot payload as an operator hands it over.
+pub enum Payload {
+    /// Encoded already (on the worker, inside the synchronous pause).
+    Bytes(Vec<u8>),
+    /// Encoded later, off the worker, by the coordinator's encoder thread: the closure owns a
+    /// frozen view of the state (copy-on-write pages), so the worker goes on meanwhile.
+    Deferred(DeferredEncode),
+}
+
+/// Encodes a frozen snapshot of a key group when called (on the encoder thread).
+pub type DeferredEncode = Box<dyn FnOnce() -> Vec<u8> + Send>;
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Payload::Deferred(_) => f.write_str("Deferred"),
+        }
+    }
+}
+
+/// One chunk of an operator's snapshot: state, key group, place in the group's chain, payload.
+#[derive(Debug)]
+pub struct StateChunk {
+    /// The state's name.
+    pub state: String,
+    /// The key group.
+    pub key_group: KeyGroup,
+    /// 0: a complete snapshot of the group; `n > 0`: the `n`-th delta on top of the chain the
+    /// previous checkpoint holds for this group (which the hand-over must then also name as
+    /// unchanged, so that the new checkpoint references it).
+    pub part: u32,
+    /// The payload.
+    pub payload: Payload,
+}
+
+/// Work for the encoder thread: one operator instance's deferred payloads of one epoch and the
+/// acknowledgement that follows them.
+struct EncodeJob {
+    participant_operator: String,
+    chunks: Vec<(ChunkName, DeferredEncode)>,
+    ack: Ack,
+}
+
+/// Runs deferred encodings in order, submits them to the epoch's writer, then forwards the
+/// acknowledgement (so a checkpoint completes only after its deferred chunks reached the writer).
+fn run_encoder(coordinator: Arc<Coordinator>, rx: Receiver<EncodeJob>) {
+    for job in rx {
+        let mut ack = job.ack;
+        for (name, encode) in job.chunks {
+            let bytes = encode();
+            ack.cost.bytes_written += bytes.len() as u64;
+            if let Some(w) = coordinator.writer_for(ack.epoch)
+                && let Err(err) = w.submit(Chunk { epoch: ack.epoch, name, data: ChunkBuf::from_payload(&bytes) })
+            {
+                tracing::error!(error = %err, operator = %job.participant_operator, "handing state to the snapshot writer");
+            }
+        }
+        let _ = coordinator.tx.send(Msg::Ack(ack));
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +329,8 @@ pub struct Coordinator {
     stop_complete: AtomicBool,
     final_epoch: AtomicU64,
     events_read: AtomicU64,
+    /// Checkpoints completed so far.
+    completed: AtomicU64,
     writer: Option<WriterHandle>,
     savepoint_writer: Option<WriterHandle>,
     participants: Mutex<Vec<ParticipantInfo>>,
@@ -244,6 +338,8 @@ pub struct Coordinator {
     outputs: Mutex<Vec<Arc<dyn CommitHook>>>,
     tx: Sender<Msg>,
     thread: Mutex<Option<JoinHandle<CheckpointSummaryReport>>>,
+    /// The encoder thread's queue and handle, started by the first deferred payload.
+    encoder: Mutex<Option<(Sender<EncodeJob>, JoinHandle<()>)>>,
     epoch_started: Mutex<BTreeMap<u64, Instant>>,
 }
 
@@ -341,6 +437,7 @@ impl Coordinator {
             stop_complete: AtomicBool::new(false),
             final_epoch: AtomicU64::new(start_epoch.0),
             events_read: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
             writer: writer.as_ref().map(SnapshotWriter::handle),
             savepoint_writer: savepoint_writer.as_ref().map(SnapshotWriter::handle),
             participants: Mutex::new(Vec::new()),
@@ -348,6 +445,7 @@ impl Coordinator {
             outputs: Mutex::new(Vec::new()),
             tx,
             thread: Mutex::new(None),
+            encoder: Mutex::new(None),
             epoch_started: Mutex::new(BTreeMap::from([(start_epoch.0, Instant::now())])),
             config,
         });
@@ -373,6 +471,11 @@ impl Coordinator {
             .map_err(|e| Error::io("starting the checkpoint coordinator thread", e))?;
         *coordinator.thread.lock().expect("coordinator lock") = Some(handle);
         Ok(Start::Run(coordinator))
+    }
+
+    /// How many checkpoints this run completed so far.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Acquire)
     }
 
     /// The checkpoint this job restored, if any.
@@ -507,6 +610,12 @@ impl Coordinator {
 
     /// Waits for the coordinator thread after the workers ended and returns what it did.
     pub fn shutdown(&self) -> CheckpointSummaryReport {
+        // Deferred payloads first: their acknowledgements must reach the coordinator thread.
+        let encoder = self.encoder.lock().expect("coordinator lock").take();
+        if let Some((tx, handle)) = encoder {
+            drop(tx);
+            let _ = handle.join();
+        }
         let _ = self.tx.send(Msg::Shutdown);
         let handle = self.thread.lock().expect("coordinator lock").take();
         let report = handle.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -514,6 +623,32 @@ impl Coordinator {
             o.discard_unpublished();
         }
         report
+    }
+
+    /// Queues deferred payloads and their acknowledgement for the encoder thread (started on
+    /// first use).
+    fn encode_later(self: &Arc<Self>, job: EncodeJob) {
+        let mut encoder = self.encoder.lock().expect("coordinator lock");
+        if encoder.is_none() {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let me = Arc::clone(self);
+            match std::thread::Builder::new().name("rill-snapshot-encoder".into()).spawn(move || run_encoder(me, rx)) {
+                Ok(handle) => *encoder = Some((tx, handle)),
+                Err(e) => {
+                    // No thread: encode here, on the worker (slower, still correct).
+                    tracing::warn!(error = %e, "no snapshot encoder thread; encoding on the worker");
+                    drop(encoder);
+                    let (tx, rx) = crossbeam_channel::unbounded();
+                    let _ = tx.send(job);
+                    drop(tx);
+                    run_encoder(Arc::clone(self), rx);
+                    return;
+                }
+            }
+        }
+        if let Some((tx, _)) = encoder.as_ref() {
+            let _ = tx.send(job);
+        }
     }
 
     fn writer_for(&self, epoch: Epoch) -> Option<&WriterHandle> {
@@ -599,13 +734,49 @@ impl Participant {
         pause: Duration,
         aligned_records: u64,
     ) {
+        let chunks = chunks
+            .into_iter()
+            .map(|(state, key_group, bytes)| StateChunk {
+                state: state.to_owned(),
+                key_group,
+                part: 0,
+                payload: Payload::Bytes(bytes),
+            })
+            .collect();
+        self.hand_over_chunks(e, chunks, unchanged, keys, state_bytes, pause, aligned_records);
+    }
+
+    /// [`Self::hand_over`] with payloads that may be encoded later ([`Payload::Deferred`]) and
+    /// chunks that extend a key group's chain ([`StateChunk::part`]). Deferred payloads are
+    /// encoded on the coordinator's encoder thread, which acknowledges the epoch once they are
+    /// with the writer; the worker returns at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hand_over_chunks(
+        &self,
+        e: Epoch,
+        chunks: Vec<StateChunk>,
+        unchanged: Vec<(String, KeyGroup)>,
+        keys: u64,
+        state_bytes: u64,
+        pause: Duration,
+        aligned_records: u64,
+    ) {
         let mut bytes_written = 0u64;
-        for (state, kg, bytes) in chunks {
-            bytes_written += bytes.len() as u64;
-            if let Err(err) = self.submit(e, state, kg, ChunkBuf::from_payload(&bytes)) {
-                // The writer has stopped: the checkpoint cannot complete, and finishing it
-                // reports the failure.
-                tracing::error!(error = %err, operator = %self.operator, "handing state to the snapshot writer");
+        let mut deferred = Vec::new();
+        for c in chunks {
+            let name = ChunkName::new(self.operator.clone(), c.state, c.key_group).with_part(c.part);
+            match c.payload {
+                Payload::Bytes(bytes) => {
+                    bytes_written += bytes.len() as u64;
+                    if let Some(w) = self.coordinator.writer_for(e)
+                        && let Err(err) = w.submit(Chunk { epoch: e, name, data: ChunkBuf::from_payload(&bytes) })
+                    {
+                        // The writer has stopped: the checkpoint cannot complete, and finishing
+                        // it reports the failure.
+                        tracing::error!(error = %err, operator = %self.operator, "handing state to the snapshot writer");
+                    }
+                }
+                Payload::Deferred(encode) => deferred.push((name, encode)),
             }
         }
         let cost = OperatorCost {
@@ -617,15 +788,27 @@ impl Participant {
             sync_pause_micros: pause.as_micros() as u64,
             aligned_records,
         };
-        self.ack(e, unchanged, cost);
+        if deferred.is_empty() {
+            self.ack(e, unchanged, cost);
+        } else {
+            let ack = self.ack_message(e, unchanged, cost);
+            self.coordinator.encode_later(EncodeJob {
+                participant_operator: self.operator.clone(),
+                chunks: deferred,
+                ack,
+            });
+        }
     }
 
     /// Acknowledges epoch `e`: everything of it was handed over. `unchanged` names key groups
     /// whose chunk of the previous checkpoint still holds (incremental).
     pub fn ack(&self, e: Epoch, unchanged: Vec<(String, KeyGroup)>, cost: OperatorCost) {
+        let _ = self.coordinator.tx.send(Msg::Ack(self.ack_message(e, unchanged, cost)));
+    }
+
+    fn ack_message(&self, e: Epoch, unchanged: Vec<(String, KeyGroup)>, cost: OperatorCost) -> Ack {
         let unchanged = unchanged.into_iter().map(|(s, kg)| ChunkName::new(self.operator.clone(), s, kg)).collect();
-        let _ =
-            self.coordinator.tx.send(Msg::Ack(Ack { epoch: e, participant: self.id, unchanged, source: None, cost }));
+        Ack { epoch: e, participant: self.id, unchanged, source: None, cost }
     }
 
     /// A source instance acknowledges epoch `e` with its state at the cut.
@@ -649,6 +832,14 @@ impl Participant {
         match &self.coordinator.restored {
             Some(r) => r.chunk(&self.operator, state, kg),
             None => Ok(None),
+        }
+    }
+
+    /// The restored chain of `state`'s key group `kg` (complete part, then deltas; empty if none).
+    pub fn restored_chain(&self, state: &str, kg: KeyGroup) -> Result<Vec<Vec<u8>>> {
+        match &self.coordinator.restored {
+            Some(r) => r.chain(&self.operator, state, kg),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -814,15 +1005,19 @@ impl CoordinatorThread {
             finished,
         };
         if let Some(writer) = writer {
-            // Incremental: unchanged key groups point at the previous checkpoint's chunks.
+            // Incremental: unchanged key groups point at the previous checkpoint's chunks (every
+            // part of their chain; a delta written now extends that chain).
             let unchanged: Vec<&ChunkName> = acks.iter().flat_map(|a| a.unchanged.iter()).collect();
             if !unchanged.is_empty() {
                 let prev = self.previous.as_ref().ok_or_else(|| {
                     Error::Config(format!("checkpoint {}: unchanged state but no previous checkpoint", e.0))
                 })?;
-                let index: HashMap<ChunkName, &ChunkRef> = prev.chunks.iter().map(|r| (r.name(), r)).collect();
+                let mut index: HashMap<ChunkName, Vec<&ChunkRef>> = HashMap::new();
+                for r in &prev.chunks {
+                    index.entry(r.name().with_part(0)).or_default().push(r);
+                }
                 for name in unchanged {
-                    if let Some(r) = index.get(name) {
+                    for r in index.get(&name.clone().with_part(0)).into_iter().flatten() {
                         writer.reference(e, (*r).clone())?;
                     }
                 }
@@ -861,6 +1056,7 @@ impl CoordinatorThread {
         }
         completed.duration_micros = started.map_or(0, |t| t.elapsed().as_micros() as u64);
         self.report.completed.push(completed);
+        self.coordinator.completed.fetch_add(1, Ordering::Release);
         if savepoint {
             self.report.stopped_at_savepoint = true;
             c.stop_complete.store(true, Ordering::Release);

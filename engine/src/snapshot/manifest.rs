@@ -284,6 +284,7 @@ mod tests {
             state: "sums".into(),
             key_group: KeyGroup(5),
             epoch: Epoch(4),
+            part: 0,
         });
         m.source_positions.insert("bids".into(), vec![10, 20]);
         m

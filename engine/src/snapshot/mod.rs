@@ -88,7 +88,7 @@ pub use chunk::{
 };
 pub use coordinator::{
     CheckpointConfig, CheckpointSummaryReport, CommitHook, CompletedCheckpoint, Coordinator,
-    DEFAULT_CHECKPOINT_INTERVAL, Participant, RestoreFrom, Restored, Start,
+    DEFAULT_CHECKPOINT_INTERVAL, DeferredEncode, Participant, Payload, RestoreFrom, Restored, Start, StateChunk,
 };
 pub use crc32c::{crc32c, crc32c_append};
 pub use manifest::{

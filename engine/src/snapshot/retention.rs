@@ -104,6 +104,7 @@ mod tests {
             state: "s".into(),
             key_group: KeyGroup(0),
             epoch: Epoch(epoch),
+            part: 0,
         }
     }
 

@@ -171,6 +171,7 @@ mod tests {
             state: state.into(),
             key_group: KeyGroup(kg),
             epoch: Epoch(epoch),
+            part: 0,
         }
     }
 

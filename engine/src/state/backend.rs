@@ -34,8 +34,11 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::state::pod::PodTable;
+pub use crate::state::table::GroupSnapshot;
 use crate::state::table::{ErasedState, Plain, Stored, Table, table_hash};
 use crate::state::{Key, KeyGroup, hash_key};
+use bytemuck::Pod;
 
 /// A map stored as the value of a [`MapState`] for one key.
 pub type StateMap<MK, V> = hashbrown::HashMap<MK, V, foldhash::fast::FixedState>;
@@ -75,6 +78,8 @@ pub enum StateKind {
     Map,
     /// [`ReducingState`].
     Reducing,
+    /// [`PodValueState`].
+    PodValue,
 }
 
 macro_rules! handle {
@@ -131,6 +136,13 @@ handle!(
     /// A value per key that new values are folded into with the state's reduce function.
     ReducingState<T>
 );
+handle!(
+    /// A fixed-layout value per key (`bytemuck::Pod`), kept in the paged state store: read and
+    /// updated in place, snapshotted without a pause proportional to its size (pages are frozen,
+    /// copy-on-write, and encoded off the worker), incrementally per entry. Prefer it to
+    /// [`ValueState`] for counters, accumulators and other plain structs; it needs a `Pod` key.
+    PodValueState<T>
+);
 
 /// The fold of a [`ReducingState`]: `acc = reduce(acc, value)` in place.
 type ReduceFn<T> = Box<dyn Fn(&mut T, T)>;
@@ -160,14 +172,11 @@ impl<K: Key, T: Serialize + DeserializeOwned + 'static> ErasedState<K> for Reduc
     fn remove_key(&mut self, group: usize, hash: u64, key: &K) {
         self.table.remove(group, hash, key);
     }
-    fn take_dirty(&mut self, group: usize) -> bool {
-        self.table.take_dirty(group)
+    fn snapshot_group(&mut self, group: usize, full: bool) -> GroupSnapshot {
+        self.table.snapshot_group(group, full)
     }
-    fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
-        self.table.encode_group(group)
-    }
-    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String> {
-        self.table.decode_group(group, bytes)
+    fn restore_group(&mut self, group: usize, parts: &[Vec<u8>]) -> Result<(), String> {
+        self.table.restore_group(group, parts)
     }
 }
 
@@ -363,6 +372,84 @@ impl<K: Key> KeyedStateBackend<K> {
         t.remove(c.group, c.hash, &c.key).map(|p| p.0)
     }
 
+    // ----- pod value state -----
+
+    #[inline]
+    fn pod_table<T: Pod>(&self, id: StateId) -> (&PodTable<K, T>, &Current<K>)
+    where
+        K: Pod,
+    {
+        let Some(cur) = self.current.as_ref() else { no_current_key() };
+        let Some(entry) = self.states.get(id.0 as usize) else { unregistered(id) };
+        match entry.table.as_any().downcast_ref::<PodTable<K, T>>() {
+            Some(t) => (t, cur),
+            None => wrong_table(entry.name),
+        }
+    }
+
+    #[inline]
+    fn pod_table_mut<T: Pod>(&mut self, id: StateId) -> (&mut PodTable<K, T>, &Current<K>)
+    where
+        K: Pod,
+    {
+        let Some(cur) = self.current.as_ref() else { no_current_key() };
+        let Some(entry) = self.states.get_mut(id.0 as usize) else { unregistered(id) };
+        match entry.table.as_any_mut().downcast_mut::<PodTable<K, T>>() {
+            Some(t) => (t, cur),
+            None => wrong_table(entry.name),
+        }
+    }
+
+    /// The current key's value.
+    #[inline]
+    pub fn pod_value<T: Pod>(&self, h: &PodValueState<T>) -> Option<&T>
+    where
+        K: Pod,
+    {
+        let (t, c) = self.pod_table::<T>(h.id);
+        t.groups[c.group].get(c.hash, &c.key)
+    }
+
+    /// The current key's value, mutably (the entry counts as changed for the next snapshot).
+    #[inline]
+    pub fn pod_value_mut<T: Pod>(&mut self, h: &PodValueState<T>) -> Option<&mut T>
+    where
+        K: Pod,
+    {
+        let (t, c) = self.pod_table_mut::<T>(h.id);
+        t.groups[c.group].get_mut(c.hash, &c.key)
+    }
+
+    /// The current key's value, inserted with `init` if absent.
+    #[inline]
+    pub fn pod_value_or_insert_with<T: Pod>(&mut self, h: &PodValueState<T>, init: impl FnOnce() -> T) -> &mut T
+    where
+        K: Pod,
+    {
+        let (t, c) = self.pod_table_mut::<T>(h.id);
+        t.groups[c.group].get_or_insert_with(c.hash, c.key, init)
+    }
+
+    /// Sets the current key's value.
+    #[inline]
+    pub fn set_pod_value<T: Pod>(&mut self, h: &PodValueState<T>, value: T)
+    where
+        K: Pod,
+    {
+        let (t, c) = self.pod_table_mut::<T>(h.id);
+        t.groups[c.group].insert(c.hash, c.key, value);
+    }
+
+    /// Removes the current key's value and returns it.
+    #[inline]
+    pub fn clear_pod_value<T: Pod>(&mut self, h: &PodValueState<T>) -> Option<T>
+    where
+        K: Pod,
+    {
+        let (t, c) = self.pod_table_mut::<T>(h.id);
+        t.groups[c.group].remove(c.hash, &c.key)
+    }
+
     // ----- list state -----
 
     /// The current key's list (empty if none).
@@ -522,34 +609,31 @@ impl<K: Key> KeyedStateBackend<K> {
 
     // ----- snapshots -----
 
-    /// Calls `f(state name, key group, payload)` for every state and owned key group: the
-    /// group's entries encoded (bincode), `Some(None)` for a group that did not change since
-    /// the previous call (unless `full`), nothing for an empty one.
-    pub fn snapshot(&mut self, full: bool, mut f: impl FnMut(&'static str, KeyGroup, Option<Vec<u8>>)) {
+    /// Calls `f(state name, key group, snapshot)` for every state and owned key group (`full`:
+    /// no group may be [`GroupSnapshot::Unchanged`] or a delta). Hash-table states encode their
+    /// changed groups right here (bincode, complete); [`PodValueState`]s freeze their pages and
+    /// hand over a deferred payload of the changed entries (or of the whole group, every few
+    /// snapshots or when most of it changed).
+    pub fn snapshot(&mut self, full: bool, mut f: impl FnMut(&'static str, KeyGroup, GroupSnapshot)) {
         let (workers, worker) = (self.workers, self.worker);
         for s in &mut self.states {
             for g in 0..self.local_groups {
                 let kg = KeyGroup((g * workers + worker) as u32);
-                let dirty = s.table.take_dirty(g);
-                if !dirty && !full {
-                    if s.table.group_keys(g) > 0 {
-                        f(s.name, kg, None);
-                    }
-                    continue;
-                }
-                if let Some(bytes) = s.table.encode_group(g) {
-                    f(s.name, kg, Some(bytes));
+                match s.table.snapshot_group(g, full) {
+                    GroupSnapshot::Empty => {}
+                    snap => f(s.name, kg, snap),
                 }
             }
         }
     }
 
-    /// Loads a snapshot's payload of state `name` for key group `kg` (owned by this worker).
-    /// A state the backend does not declare is ignored (the job no longer has it).
-    pub fn restore(&mut self, name: &str, kg: KeyGroup, bytes: &[u8]) -> Result<(), String> {
+    /// Loads a snapshot's chain of payloads (complete part, then deltas) of state `name` for key
+    /// group `kg` (owned by this worker). A state the backend does not declare is ignored (the
+    /// job no longer has it).
+    pub fn restore(&mut self, name: &str, kg: KeyGroup, parts: &[Vec<u8>]) -> Result<(), String> {
         let g = self.local(kg);
         match self.states.iter_mut().find(|s| s.name == name) {
-            Some(s) => s.table.decode_group(g, bytes),
+            Some(s) => s.table.restore_group(g, parts),
             None => Ok(()),
         }
     }
@@ -643,6 +727,21 @@ pub struct StateRegistry<'a, K: Key> {
 }
 
 impl<K: Key> StateRegistry<'_, K> {
+    /// Declares (or finds) the fixed-layout value state `name` holding a `T`, kept in the
+    /// paged store (see [`PodValueState`]).
+    pub fn pod_value<T: Pod>(&mut self, name: &'static str) -> PodValueState<T>
+    where
+        K: Pod,
+    {
+        let b = &mut *self.backend;
+        let (tid, tn) = (TypeId::of::<T>(), type_name::<T>());
+        let id = b.register(name, StateKind::PodValue, tid, tn).unwrap_or_else(|| {
+            let t: PodTable<K, T> = PodTable::new(b.local_groups);
+            b.push(name, StateKind::PodValue, tid, tn, Box::new(t))
+        });
+        PodValueState::new(id)
+    }
+
     /// Declares (or finds) the value state `name` holding a `T`.
     pub fn value<T: Serialize + DeserializeOwned + 'static>(&mut self, name: &'static str) -> ValueState<T> {
         let b = &mut *self.backend;

@@ -16,15 +16,17 @@
 
 mod backend;
 mod key;
+mod pod;
 mod store;
 mod table;
 mod timers;
 
 pub use backend::{
-    KeyedStateBackend, ListState, MapState, ReducingState, StateId, StateKind, StateMap, StateRegistry, StateStats,
-    ValueState,
+    GroupSnapshot, KeyedStateBackend, ListState, MapState, PodValueState, ReducingState, StateId, StateKind, StateMap,
+    StateRegistry, StateStats, ValueState,
 };
 pub use key::{Key, KeyGroup, hash_key};
+pub use pod::MAX_DELTAS;
 pub use store::{Iter as PagedIter, PagedTable, SnapshotKind, TableSnapshot};
 pub use timers::{TimeDomain, TimerQueue, TimerService};
 

@@ -226,21 +226,95 @@ pub(crate) trait ErasedState<K>: 'static {
     fn clear_group(&mut self, group: usize);
     /// Removes one key's entry, if any.
     fn remove_key(&mut self, group: usize, hash: u64, key: &K);
-    /// Whether a group changed since the last call (and resets that).
-    fn take_dirty(&mut self, group: usize) -> bool;
-    /// A group's entries encoded for a snapshot (bincode of the `(key, value)` list), `None`
-    /// if it has none.
-    fn encode_group(&self, group: usize) -> Option<Vec<u8>>;
-    /// Adds a snapshot's entries to a group.
-    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String>;
+    /// A group's part of a snapshot (`full`: nothing may be referenced from the previous
+    /// one); change tracking restarts.
+    fn snapshot_group(&mut self, group: usize, full: bool) -> GroupSnapshot;
+    /// Loads a group from a snapshot's chain of payloads (complete part first, then deltas).
+    fn restore_group(&mut self, group: usize, parts: &[Vec<u8>]) -> Result<(), String>;
+}
+
+/// What a state hands over for one key group at a snapshot.
+pub enum GroupSnapshot {
+    /// Nothing to write or reference: the group is empty.
+    Empty,
+    /// The group did not change since the previous snapshot, whose chunks still hold.
+    Unchanged,
+    /// A chunk of the group: part 0 holds the whole group, part `n > 0` is the `n`-th delta on
+    /// top of the chain the previous snapshot holds.
+    Chunk {
+        /// Place in the group's chain.
+        part: u32,
+        /// The payload, encoded now or later.
+        payload: crate::snapshot::Payload,
+    },
+}
+
+impl<K: Key, V: Stored + serde::Serialize + serde::de::DeserializeOwned> Table<K, V> {
+    /// A group's snapshot: bincode of its `(key, value)` entries when it changed (or `full`),
+    /// encoded now: the entries are not copy-on-write, so they cannot be encoded later.
+    pub(crate) fn snapshot_group(&mut self, group: usize, full: bool) -> GroupSnapshot {
+        let dirty = std::mem::take(&mut self.dirty[group]);
+        if !dirty && !full {
+            return if self.groups[group].is_empty() { GroupSnapshot::Empty } else { GroupSnapshot::Unchanged };
+        }
+        match encode_entries(&self.groups[group]) {
+            Some(bytes) => GroupSnapshot::Chunk { part: 0, payload: crate::snapshot::Payload::Bytes(bytes) },
+            None => GroupSnapshot::Empty,
+        }
+    }
+
+    /// Adds a snapshot's entries (one complete part: these states write no deltas) to a group.
+    pub(crate) fn restore_group(&mut self, group: usize, parts: &[Vec<u8>]) -> Result<(), String> {
+        let bytes = match parts {
+            [] => return Ok(()),
+            [bytes] => bytes,
+            _ => return Err(format!("{} parts where this state writes one", parts.len())),
+        };
+        let entries: Vec<(K, V)> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        for (k, v) in entries {
+            let h = table_hash(crate::state::hash_key(&k));
+            self.insert(group, h, &k, v);
+        }
+        self.dirty[group] = false;
+        Ok(())
+    }
+}
+
+/// A sequence produced on demand by `F`, serialized as a bincode list (length, then items):
+/// the same bytes as a `Vec` of the items, without collecting them first.
+struct SeqOf<F>(F);
+
+impl<F, I> serde::Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: ExactSizeIterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+/// Encodes the items `items()` yields as bincode would encode a `Vec` of them, in one pass over
+/// a buffer reserved for `len * item_bytes` bytes (a guess: the buffer grows if it is short).
+///
+/// `bincode::serialize` walks the items twice (once to size the buffer) and a collected `Vec`
+/// would walk them a third time; a snapshot encodes every entry of a changed key group, so the
+/// walks over cold entries were most of a checkpoint's synchronous pause.
+pub(crate) fn encode_seq<F, I>(items: F, len: usize, item_bytes: usize) -> Vec<u8>
+where
+    F: Fn() -> I,
+    I: ExactSizeIterator,
+    I::Item: serde::Serialize,
+{
+    let mut out = Vec::with_capacity(8 + len * item_bytes);
+    bincode::serialize_into(&mut out, &SeqOf(items)).expect("a sequence of serializable items encodes");
+    out
 }
 
 /// Encodes a group's `(key, value)` entries.
 pub(crate) fn encode_entries<K: Key, V: serde::Serialize>(table: &HashTable<(K, V)>) -> Option<Vec<u8>> {
-    (!table.is_empty()).then(|| {
-        let entries: Vec<(&K, &V)> = table.iter().map(|(k, v)| (k, v)).collect();
-        bincode::serialize(&entries).expect("state entries serialize")
-    })
+    (!table.is_empty()).then(|| encode_seq(|| table.iter().map(|(k, v)| (k, v)), table.len(), size_of::<(K, V)>()))
 }
 
 impl<K: Key, V: Stored + serde::Serialize + serde::de::DeserializeOwned> ErasedState<K> for Table<K, V> {
@@ -264,19 +338,10 @@ impl<K: Key, V: Stored + serde::Serialize + serde::de::DeserializeOwned> ErasedS
     fn remove_key(&mut self, group: usize, hash: u64, key: &K) {
         self.remove(group, hash, key);
     }
-    fn take_dirty(&mut self, group: usize) -> bool {
-        std::mem::take(&mut self.dirty[group])
+    fn snapshot_group(&mut self, group: usize, full: bool) -> GroupSnapshot {
+        Table::snapshot_group(self, group, full)
     }
-    fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
-        encode_entries(&self.groups[group])
-    }
-    fn decode_group(&mut self, group: usize, bytes: &[u8]) -> Result<(), String> {
-        let entries: Vec<(K, V)> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
-        for (k, v) in entries {
-            let h = table_hash(crate::state::hash_key(&k));
-            self.insert(group, h, &k, v);
-        }
-        self.dirty[group] = false;
-        Ok(())
+    fn restore_group(&mut self, group: usize, parts: &[Vec<u8>]) -> Result<(), String> {
+        Table::restore_group(self, group, parts)
     }
 }

@@ -144,7 +144,8 @@ impl<K: Key> TimerQueue<K> {
     /// The timers of local group `group` encoded for a snapshot, `None` if it has none.
     pub fn encode_group(&self, group: usize) -> Option<Vec<u8>> {
         let set = &self.groups[group];
-        (!set.is_empty()).then(|| bincode::serialize(&set.iter().collect::<Vec<_>>()).expect("timers serialize"))
+        (!set.is_empty())
+            .then(|| crate::state::table::encode_seq(|| set.iter(), set.len(), std::mem::size_of::<(u64, K)>()))
     }
 
     /// Adds the timers of a snapshot's group to local group `group`.
