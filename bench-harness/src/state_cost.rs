@@ -4,10 +4,11 @@
 //!
 //! One [`KeyedStateBackend`] (one worker, 128 key groups) holds a [`PodValueState`] of
 //! `[u64; 4]` per `u64` key, filled to `--bytes`. Then, `--repeat` times:
-//! 1. a complete checkpoint: the synchronous part (`KeyedStateBackend::snapshot`: pages frozen,
+//! 1. `--change-fraction` of the keys updated (as a job writes between checkpoints), then a
+//!    complete checkpoint: the synchronous part (`KeyedStateBackend::snapshot`: pages frozen,
 //!    nothing copied) timed alone, then the deferred encodings and the writer to a durable
 //!    manifest (the asynchronous part);
-//! 2. `--change-fraction` of the keys updated, and an incremental checkpoint the same way,
+//! 2. another `--change-fraction` of the keys updated, and an incremental checkpoint the same way,
 //!    referencing the complete one's chunks: its bytes against the complete one's;
 //! 3. a restore of the incremental checkpoint (every chain read, verified and loaded into a new
 //!    backend) against `dd iflag=direct` reading the same data files.
@@ -158,20 +159,30 @@ pub fn measure(args: &StateCostArgs, scratch: &Path) -> anyhow::Result<StateCost
     };
     let (mut fs, mut fa, mut fb, mut ds, mut da, mut db, mut rs, mut dr) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for round in 0..args.repeat as u64 {
+    // Updates `changes` distinct keys (a different set each call), as a job does between two
+    // checkpoints: the pages they touch are written again, so each snapshot below freezes
+    // pages that were written since the last one (a snapshot right after another one would
+    // find its pages still frozen and cost less than any job's).
+    let mut batch = 0u64;
+    let mut update = |backend: &mut KeyedStateBackend<u64>| -> anyhow::Result<()> {
+        batch += 1;
+        for j in 0..changes {
+            let i = (j * 7919 + batch * 104_729) % keys;
+            backend.set_current_key(key(i));
+            backend.pod_value_mut(&h).context("a filled key is present")?[1] += 1;
+        }
+        Ok(())
+    };
+    for _ in 0..args.repeat {
         let root = scratch.join("chk");
         let _ = std::fs::remove_dir_all(&root);
         let writer = SnapshotWriter::new(&root, WriterOptions::default()).context("starting the snapshot writer")?;
+        update(&mut backend)?;
         let (sync, write, bytes) = checkpoint(&mut backend, &writer, None, Epoch(1), true)?;
         s("full_sync", sync.as_secs_f64(), &mut fs);
         s("full_async", write.as_secs_f64(), &mut fa);
         s("full_bytes", bytes as f64, &mut fb);
-        // Changes: distinct keys, a different set each round.
-        for j in 0..changes {
-            let i = (j * 7919 + round * 104_729) % keys;
-            backend.set_current_key(key(i));
-            backend.pod_value_mut(&h).context("a filled key is present")?[1] += 1;
-        }
+        update(&mut backend)?;
         let first = Snapshot::open(&root)?;
         let (sync, write, bytes) = checkpoint(&mut backend, &writer, Some(&first), Epoch(2), false)?;
         s("delta_sync", sync.as_secs_f64(), &mut ds);

@@ -196,11 +196,14 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
 
     /// Shares every page with a snapshot: O(pages), no data copied.
     fn freeze(&mut self) -> Vec<Arc<PageBuf>> {
+        let shells = &mut self.shells;
         self.pages
             .iter_mut()
             .map(|p| {
                 if let Page::Owned(b) = p {
-                    *p = Page::Frozen(Arc::new(std::mem::take(b)));
+                    let mut shell = shells.pop().unwrap_or_default();
+                    *Arc::get_mut(&mut shell).expect("a spare shell is shared with no one") = std::mem::take(b);
+                    *p = Page::Frozen(shell);
                 }
                 match p {
                     Page::Frozen(a) => Arc::clone(a),
