@@ -79,7 +79,7 @@ enum Body {
     /// Full: the frozen pages, `page_len` bytes of each.
     Full { pages: Vec<Arc<PageBuf>>, page_len: usize },
     /// Incremental, changed slots read from the frozen pages when encoding.
-    Frozen { pages: Vec<Arc<PageBuf>>, dirty: Vec<u64>, removed: Vec<u8> },
+    Frozen { pages: Vec<Arc<PageBuf>>, slots: Vec<usize>, removed: Vec<u8> },
     /// Incremental, changed slots copied when the snapshot was taken.
     Copied { upserts: Vec<u8>, removed: Vec<u8> },
 }
@@ -147,17 +147,12 @@ impl<K, V> TableSnapshot<K, V> {
                     out.extend_from_slice(&bytemuck::cast_slice::<_, u8>(p.as_ref())[..*page_len]);
                 }
             }
-            Body::Frozen { pages, dirty, removed } => {
+            Body::Frozen { pages, slots, removed } => {
                 let page_slots = self.header.page_slots as usize;
-                for (w, &word) in dirty.iter().enumerate() {
-                    let mut bits = word;
-                    while bits != 0 {
-                        let i = w * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let page: &[u8] = bytemuck::cast_slice(pages[i / page_slots].as_ref());
-                        let off = (i % page_slots) * stride;
-                        out.extend_from_slice(&page[off..off + stride]);
-                    }
+                for &i in slots {
+                    let page: &[u8] = bytemuck::cast_slice(pages[i / page_slots].as_ref());
+                    let off = (i % page_slots) * stride;
+                    out.extend_from_slice(&page[off..off + stride]);
                 }
                 out.extend_from_slice(removed);
             }
@@ -227,7 +222,7 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
                 header.deletes = 0;
                 header.flags = 0;
                 let pages = self.freeze();
-                self.dirty = vec![0; self.dirty.len()];
+                self.dirty.fill(0);
                 Body::Full { pages, page_len: self.cap.min(Self::PAGE_SLOTS) * Self::STRIDE }
             }
             SnapshotKind::Incremental => {
@@ -236,9 +231,8 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
                     Body::Copied { upserts: self.take_dirty_slots(), removed }
                 } else {
                     let pages = self.freeze();
-                    let words = self.dirty.len();
-                    let dirty = std::mem::replace(&mut self.dirty, vec![0; words]);
-                    Body::Frozen { pages, dirty, removed }
+                    let slots = self.take_dirty_indices();
+                    Body::Frozen { pages, slots, removed }
                 }
             }
         };
@@ -246,6 +240,20 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
         self.removed = Vec::new();
         self.cleared = false;
         TableSnapshot { header, body, _m: PhantomData }
+    }
+
+    /// The dirty slots' indices (slot order), clearing their bits in place: no allocation the
+    /// size of the bitmap (a fresh zeroed bitmap per snapshot cost more than the freeze).
+    fn take_dirty_indices(&mut self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.dirty_count);
+        for (w, word) in self.dirty.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                out.push(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        out
     }
 
     /// Copies the dirty slots out (slot order) and clears their bits.
