@@ -89,12 +89,7 @@ fn input_configuration(spec: &InputSpec, workers: usize) -> Configuration {
         seed,
         late_fraction,
         workers,
-        window_ms: None,
-        max_out_of_orderness_ms: None,
-        allowed_lateness_ms: None,
-        rate: None,
-        output: None,
-        late_output: None,
+        ..Configuration::without_input()
     }
 }
 

@@ -69,7 +69,8 @@ pub struct Configuration {
 }
 
 impl Configuration {
-    /// The configuration of a measurement that runs no job on an input (`writer`, `state-cost`).
+    /// The configuration of a measurement that runs no job on an input (`writer`, `state-cost`);
+    /// the commands that run jobs fill in their input on top of it.
     pub fn without_input() -> Configuration {
         Configuration {
             input_kind: "none".to_owned(),

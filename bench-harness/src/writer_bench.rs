@@ -307,20 +307,7 @@ pub fn command(args: &WriterArgs) -> anyhow::Result<()> {
             "writer",
             "snapshot-writer",
             results.unwrap_or(Path::new(".")),
-            crate::results::Configuration {
-                input_kind: "none".to_owned(),
-                input_path: None,
-                events: None,
-                seed: None,
-                late_fraction: None,
-                workers: 1,
-                window_ms: None,
-                max_out_of_orderness_ms: None,
-                allowed_lateness_ms: None,
-                rate: None,
-                output: None,
-                late_output: None,
-            },
+            crate::results::Configuration::without_input(),
             crate::results::Figures::Writer(f),
         );
         file.write(json).with_context(|| format!("writing {}", json.display()))?;

@@ -713,12 +713,6 @@ impl Participant {
         e == self.coordinator.start_epoch || self.coordinator.stop_after() == Some(e)
     }
 
-    /// Hands the payload of `state`'s key group `kg` for epoch `e` to the writer.
-    pub fn submit(&self, e: Epoch, state: &str, kg: KeyGroup, data: ChunkBuf) -> Result<()> {
-        let Some(w) = self.coordinator.writer_for(e) else { return Ok(()) };
-        w.submit(Chunk { epoch: e, name: ChunkName::new(self.operator.clone(), state, kg), data })
-    }
-
     /// Hands epoch `e`'s encoded key groups (`(state, key group, payload)`) to the writer and
     /// acknowledges the epoch, with `unchanged` key groups referenced from the previous
     /// checkpoint and the cost figures of the snapshot (`keys` and `state_bytes` of the state,

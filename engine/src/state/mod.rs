@@ -9,10 +9,15 @@
 //!   through a [`StateRegistry`] when the operator is built. Access is for the *current key*,
 //!   set by the operator before it calls user code; the key is hashed once per record.
 //! * [`TimerService`]: event-time and processing-time timers, per key group as well.
+//! * [`PodValueState`]: fixed-layout values in the paged store ([`PagedTable`]), snapshotted
+//!   asynchronously (frozen copy-on-write pages) and incrementally per entry.
+//! * Snapshots: [`KeyedStateBackend::snapshot`] hands over each state's key groups
+//!   ([`GroupSnapshot`]): hash-table states encode changed groups with bincode on the worker,
+//!   paged states hand over deferred payloads (complete parts or deltas).
 //! * Accounting: entries and estimated bytes per state and key group ([`StateStats`]), see
 //!   the size estimate in the backend's docs.
 //!
-//! Not yet here: snapshots (the per-group layout is what they will write), TTL.
+//! Not yet here: TTL.
 
 mod backend;
 mod key;
