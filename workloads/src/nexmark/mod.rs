@@ -72,3 +72,4 @@ pub use generator::{
 };
 pub use java_random::JavaRandom;
 pub use model::{Auction, Bid, NexmarkEvent, Person};
+pub(crate) use model::{str_field, u64_field};

@@ -127,14 +127,14 @@ impl Event for NexmarkEvent {
 
 /// Appends `,` and a string field.
 #[inline]
-fn str_field(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn str_field(out: &mut Vec<u8>, s: &str) {
     out.push(b',');
     write_escaped(out, s);
 }
 
 /// Appends `,` and a number field.
 #[inline]
-fn u64_field(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn u64_field(out: &mut Vec<u8>, v: u64) {
     out.push(b',');
     write_u64(out, v);
 }

@@ -6,8 +6,9 @@
 //!
 //! Stateless: no record is ever late.
 
+use crate::nexmark::{str_field, u64_field};
 use rill::api::stream::RillStream;
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::{Event, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -60,14 +61,10 @@ impl CsvRecord for BidRow {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.auction);
-        out.push(b',');
-        write_u64(out, self.bidder);
-        out.push(b',');
-        write_u64(out, self.price);
-        out.push(b',');
-        write_u64(out, self.date_time);
-        out.push(b',');
-        write_escaped(out, &self.extra);
+        u64_field(out, self.bidder);
+        u64_field(out, self.price);
+        u64_field(out, self.date_time);
+        str_field(out, &self.extra);
     }
 }
 

@@ -9,8 +9,9 @@
 //! exactly three decimals (`1` -> `0.908`, `1234` -> `1120.472`). Beam's `price * 89 / 100` is
 //! not what this query computes (NEXMARK.md section 7, item 7). Stateless: no record is late.
 
+use crate::nexmark::{str_field, u64_field};
 use rill::api::stream::RillStream;
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::{Event, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -88,14 +89,11 @@ impl CsvRecord for EuroBidRow {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.auction);
-        out.push(b',');
-        write_u64(out, self.bidder);
+        u64_field(out, self.bidder);
         out.push(b',');
         write_milli(out, self.price_milli);
-        out.push(b',');
-        write_u64(out, self.date_time);
-        out.push(b',');
-        write_escaped(out, &self.extra);
+        u64_field(out, self.date_time);
+        str_field(out, &self.extra);
     }
 }
 

@@ -18,6 +18,7 @@
 //! * A bid below its source's watermark is late (counted, dropped; allowed lateness 0); none is
 //!   with in-order input.
 
+use crate::nexmark::u64_field;
 use rill::api::stream::{RillStream, StreamExt};
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::time::window::WindowSpec;
@@ -87,12 +88,9 @@ impl CsvRecord for Q11Row {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.bidder);
-        out.push(b',');
-        write_u64(out, self.bid_count);
-        out.push(b',');
-        write_u64(out, self.session_start_ms);
-        out.push(b',');
-        write_u64(out, self.session_end_ms);
+        u64_field(out, self.bid_count);
+        u64_field(out, self.session_start_ms);
+        u64_field(out, self.session_end_ms);
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Stateless: no record is ever late.
 
+use crate::nexmark::u64_field;
 use rill::api::stream::RillStream;
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,7 @@ impl CsvRecord for AuctionPrice {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.auction);
-        out.push(b',');
-        write_u64(out, self.price);
+        u64_field(out, self.price);
     }
 }
 

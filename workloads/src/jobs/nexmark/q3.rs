@@ -22,9 +22,10 @@
 //! * A record below its source's watermark is late (counted, dropped); none is with in-order
 //!   input.
 
+use crate::nexmark::{str_field, u64_field};
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::api::stream::RillStream;
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
 use rill::state::{StateRegistry, ValueState};
 use rill::{Dataflow, Event, EventTime};
@@ -134,12 +135,9 @@ impl CsvRecord for Q3Row {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_escaped(out, &self.name);
-        out.push(b',');
-        write_escaped(out, &self.city);
-        out.push(b',');
-        write_escaped(out, &self.state);
-        out.push(b',');
-        write_u64(out, self.id);
+        str_field(out, &self.city);
+        str_field(out, &self.state);
+        u64_field(out, self.id);
     }
 }
 

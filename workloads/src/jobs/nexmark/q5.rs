@@ -26,6 +26,7 @@
 //!   every count of the window has arrived.
 //! * A bid below its source's watermark is late (counted, dropped); none is with in-order input.
 
+use crate::nexmark::u64_field;
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::api::stream::{RillStream, StreamExt};
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
@@ -96,12 +97,9 @@ impl CsvRecord for Q5Row {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.auction);
-        out.push(b',');
-        write_u64(out, self.num);
-        out.push(b',');
-        write_u64(out, self.window_start_ms);
-        out.push(b',');
-        write_u64(out, self.window_end_ms);
+        u64_field(out, self.num);
+        u64_field(out, self.window_start_ms);
+        u64_field(out, self.window_end_ms);
     }
 }
 

@@ -28,10 +28,11 @@
 //!   event-time timer at the window's end (the buckets' results are stamped at most `end - 1`).
 //! * A bid below its source's watermark is late (counted, dropped); none is with in-order input.
 
+use crate::nexmark::{str_field, u64_field};
 use rill::api::aggregate::AggregateFunction;
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::api::stream::{RillStream, StreamExt};
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
 use rill::operators::window::WindowResult;
 use rill::state::{StateRegistry, TimeDomain, ValueState};
@@ -98,14 +99,10 @@ impl CsvRecord for Q7Bid {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.auction);
-        out.push(b',');
-        write_u64(out, self.price);
-        out.push(b',');
-        write_u64(out, self.bidder);
-        out.push(b',');
-        write_u64(out, self.date_time);
-        out.push(b',');
-        write_escaped(out, &self.extra);
+        u64_field(out, self.price);
+        u64_field(out, self.bidder);
+        u64_field(out, self.date_time);
+        str_field(out, &self.extra);
     }
 }
 

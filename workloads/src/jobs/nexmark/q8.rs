@@ -25,9 +25,10 @@
 //! * A record below its source's watermark is late (counted, dropped); none is with in-order
 //!   input.
 
+use crate::nexmark::{str_field, u64_field};
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::api::stream::RillStream;
-use rill::csv::{CsvRecord, CsvRow, FieldError, write_escaped, write_u64};
+use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
 use rill::state::{StateRegistry, TimeDomain, ValueState};
 use rill::{Dataflow, Event, EventTime};
@@ -116,10 +117,8 @@ impl CsvRecord for Q8Row {
 
     fn write_csv(&self, out: &mut Vec<u8>) {
         write_u64(out, self.id);
-        out.push(b',');
-        write_escaped(out, &self.name);
-        out.push(b',');
-        write_u64(out, self.window_start_ms);
+        str_field(out, &self.name);
+        u64_field(out, self.window_start_ms);
     }
 }
 
