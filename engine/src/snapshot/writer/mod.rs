@@ -24,8 +24,9 @@
 //!
 //! Throughput: the writer thread checksums every payload (CRC32C, with the SSE4.2 instruction
 //! where the CPU has it) and copies it into staging buffers while earlier writes are in flight,
-//! so the disk stays busy as long as the thread keeps ahead of it. Measured with
-//! `rill-bench writer` (1 GiB in 8 MiB chunks, against `dd bs=1M conv=fsync` in the same run):
+//! so the disk stays busy as long as the thread keeps ahead of it. In development runs of
+//! `rill-bench writer` on a loaded machine (1 GiB in 8 MiB chunks, against `dd bs=1M conv=fsync`
+//! in the same run; the recorded run with these defaults is `results/snapshot_writer_1g.json`):
 //! the table-driven checksum (about 1.3 GB/s on a loaded core) made the thread the bottleneck;
 //! small writes (512 KiB) cost another 6-10%. Allocating the file ahead (`fallocate`) and
 //! buffered writes with early writeback measured no better than `O_DIRECT`, so neither is used.
@@ -87,8 +88,8 @@ const DEFAULT_QUEUE_DEPTH: usize = 8;
 /// Default io_uring staging buffer size: 4 MiB, the largest request a typical block device takes
 /// in one piece (`max_sectors_kb`), so that every write is one device request. With
 /// `DEFAULT_QUEUE_DEPTH` that keeps 32 MiB in flight: enough for the device to stay busy while
-/// the writer thread checksums the next chunk. 512 KiB writes measured about 6-10% slower (and
-/// far more variable) on a virtual disk; where `RLIMIT_MEMLOCK` refuses to register 32 MiB, the
+/// the writer thread checksums the next chunk. 512 KiB writes were about 6-10% slower (and far
+/// more variable) in development runs on this virtual disk (not recorded in `results/`); where `RLIMIT_MEMLOCK` refuses to register 32 MiB, the
 /// same buffers are written unregistered.
 const DEFAULT_BUFFER_SIZE: usize = 4 << 20;
 

@@ -19,9 +19,11 @@
 //! Sync cost: a full snapshot freezes every page (one `Arc` per page, no data copied); an
 //! incremental one copies its changed slots right away when they are few (at most
 //! [`EAGER_ENTRIES_PER_PAGE`] per page of the table, which keeps later writes free of page
-//! copies), and freezes the pages otherwise. Measured on a 1 GiB table (25 M entries): freezing
-//! takes about 0.2 us per page (4 ms), copying a changed slot about 0.1 us (a cache miss each:
-//! 27 ms for 1 %), so the threshold keeps both sync costs of the same order.
+//! copies), and freezes the pages otherwise. In one development run on a 1 GiB table (25 M
+//! entries, not recorded in `results/`), freezing took about 0.2 us per page (4 ms; pages are
+//! now frozen without an allocation, see `PagedTable::shells`) and copying a changed slot about
+//! 0.1 us (a cache miss each: 27 ms for 1 %), so the threshold keeps both sync costs of the same
+//! order. `rill-bench state-cost` records the sync pause of whole backends.
 
 use std::marker::PhantomData;
 use std::mem::size_of;
