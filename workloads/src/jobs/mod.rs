@@ -279,9 +279,28 @@ pub(crate) fn source_count(metrics: &[OperatorSnapshot], source: &str) -> u64 {
 }
 
 /// The operator name of CSV sinks in the metrics.
-pub(crate) const CSV_SINK: &str = "CsvSink";
+const CSV_SINK: &str = "CsvSink";
 
-/// Records that sinks named `sink` received, over all workers.
-pub(crate) fn sink_count(metrics: &[OperatorSnapshot], sink: &str) -> u64 {
-    metrics.iter().filter(|m| m.name == sink).map(|m| m.records_in).sum()
+/// The result rows of a job with one output: written to `output` when given, else counted
+/// into `counter`. One sink per row, so rows (which may carry long strings) are not cloned for
+/// a second, counting sink; [`rows_out`] reads the count back.
+pub(crate) fn sink_rows<'s, D: Data + CsvRecord>(
+    df: &Dataflow<'s>,
+    rows: RillStream<'s, D>,
+    output: Option<&PathBuf>,
+    counter: &Counter,
+) {
+    match output {
+        Some(path) => rows.sink_csv(df, path),
+        None => rows.count_into(df, counter),
+    }
+}
+
+/// The rows [`sink_rows`] received: the CSV sink's input count (its metrics, over all workers)
+/// when it wrote a file, else the counter. Only for jobs whose one CSV sink is the rows'.
+pub(crate) fn rows_out(metrics: &[OperatorSnapshot], output: Option<&PathBuf>, counter: &Counter) -> u64 {
+    match output {
+        Some(_) => metrics.iter().filter(|m| m.name == CSV_SINK).map(|m| m.records_in).sum(),
+        None => counter.get(),
+    }
 }

@@ -72,7 +72,7 @@ pub use q9::{Q9Row, q9};
 pub use q11::{BidderTime, Q11Row, q11};
 pub use winning::{AuctionBid, AuctionLite, BidLite, Winner};
 
-use super::{CSV_SINK, Input, JobOptions, JobReport, Source, job_config, resolve, sink_count, source_count};
+use super::{Input, JobOptions, JobReport, Source, job_config, resolve, rows_out, sink_rows, source_count};
 use crate::nexmark::{Auction, Bid, Nexmark, NexmarkConfig, NexmarkEvent, Person};
 
 /// The name of the bid source of q0-q2 (generated or CSV), and of the bid-file source of the
@@ -255,22 +255,12 @@ fn run_query<O: Data + CsvRecord>(
             }
             Source::Csv(path) => df.csv_source::<Bid>(SOURCE, path, options),
         };
-        let out = query(bids);
-        // One sink per row: the CSV sink counts what it writes (its metrics), so the rows (with
-        // their long strings) are not cloned for a second, counting sink.
-        match &opts2.output {
-            Some(path) => out.sink_csv(df, path),
-            None => out.count_into(df, &rows2),
-        }
+        sink_rows(df, query(bids), opts2.output.as_ref(), &rows2);
     })?;
     let events_in = generated.unwrap_or_else(|| source_count(&outcome.metrics, SOURCE));
-    let rows_out = match opts.output {
-        Some(_) => sink_count(&outcome.metrics, CSV_SINK),
-        None => rows.get(),
-    };
     Ok(JobReport {
         events_in,
-        rows_out,
+        rows_out: rows_out(&outcome.metrics, opts.output.as_ref(), &rows),
         late_rows: 0,
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
@@ -428,10 +418,7 @@ fn run_stateful<I: QueryInput, O: Data + CsvRecord>(
             Source::Csv(path) => csv_input::<I>(df, path, &options),
         };
         let out = dataflow(df, input);
-        if let Some(path) = &opts2.output {
-            out.rows.clone().sink_csv(df, path);
-        }
-        out.rows.count_into(df, &rows2);
+        sink_rows(df, out.rows, opts2.output.as_ref(), &rows2);
         out.late.count_into(df, &late2);
     })?;
     let events_in = generated.unwrap_or_else(|| {
@@ -439,7 +426,7 @@ fn run_stateful<I: QueryInput, O: Data + CsvRecord>(
     });
     Ok(JobReport {
         events_in,
-        rows_out: rows.get(),
+        rows_out: rows_out(&outcome.metrics, opts.output.as_ref(), &rows),
         late_rows: late.get(),
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
