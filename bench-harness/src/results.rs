@@ -298,6 +298,17 @@ pub struct BaselineFigure {
     pub cpu_s: f64,
 }
 
+/// Writes the result of a measurement that runs no job (`writer`, `state-cost`) to `json`,
+/// describing the machine and disk of `json`'s directory, and says where it went.
+pub fn write_without_input(json: &Path, command: &str, workload: &str, figures: Figures) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file = ResultFile::new(command, workload, dir, Configuration::without_input(), figures);
+    file.write(json).with_context(|| format!("writing {}", json.display()))?;
+    println!("result written to {}", json.display());
+    Ok(())
+}
+
 impl ResultFile {
     /// A result stamped now, on this machine, at this revision; `results_dir` names the
     /// directory whose disk is described.

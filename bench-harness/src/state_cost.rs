@@ -270,15 +270,7 @@ pub fn command(args: &StateCostArgs) -> anyhow::Result<()> {
         f.restore_s, f.dd_read_s, f.restore_vs_dd_read
     );
     if let Some(json) = &args.json {
-        let file = crate::results::ResultFile::new(
-            "state-cost",
-            "paged-state",
-            results.unwrap_or(Path::new(".")),
-            crate::results::Configuration::without_input(),
-            crate::results::Figures::StateCost(f),
-        );
-        file.write(json).with_context(|| format!("writing {}", json.display()))?;
-        println!("result written to {}", json.display());
+        crate::results::write_without_input(json, "state-cost", "paged-state", crate::results::Figures::StateCost(f))?;
     }
     Ok(())
 }

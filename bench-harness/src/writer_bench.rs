@@ -303,15 +303,7 @@ pub fn command(args: &WriterArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(json) = &args.json {
-        let file = crate::results::ResultFile::new(
-            "writer",
-            "snapshot-writer",
-            results.unwrap_or(Path::new(".")),
-            crate::results::Configuration::without_input(),
-            crate::results::Figures::Writer(f),
-        );
-        file.write(json).with_context(|| format!("writing {}", json.display()))?;
-        println!("result written to {}", json.display());
+        crate::results::write_without_input(json, "writer", "snapshot-writer", crate::results::Figures::Writer(f))?;
     }
     Ok(())
 }
