@@ -261,18 +261,23 @@ struct EncodeJob {
 /// acknowledgement (so a checkpoint completes only after its deferred chunks reached the writer).
 fn run_encoder(coordinator: Arc<Coordinator>, rx: Receiver<EncodeJob>) {
     for job in rx {
-        let mut ack = job.ack;
-        for (name, encode) in job.chunks {
-            let bytes = encode();
-            ack.cost.bytes_written += bytes.len() as u64;
-            if let Some(w) = coordinator.writer_for(ack.epoch)
-                && let Err(err) = w.submit(Chunk { epoch: ack.epoch, name, data: ChunkBuf::from_payload(&bytes) })
-            {
-                tracing::error!(error = %err, operator = %job.participant_operator, "handing state to the snapshot writer");
-            }
-        }
-        let _ = coordinator.tx.send(Msg::Ack(ack));
+        encode_and_ack(&coordinator, job);
     }
+}
+
+/// Encodes one job's payloads, submits them, then forwards its acknowledgement.
+fn encode_and_ack(coordinator: &Coordinator, job: EncodeJob) {
+    let mut ack = job.ack;
+    for (name, encode) in job.chunks {
+        let bytes = encode();
+        ack.cost.bytes_written += bytes.len() as u64;
+        if let Some(w) = coordinator.writer_for(ack.epoch)
+            && let Err(err) = w.submit(Chunk { epoch: ack.epoch, name, data: ChunkBuf::from_payload(&bytes) })
+        {
+            tracing::error!(error = %err, operator = %job.participant_operator, "handing state to the snapshot writer");
+        }
+    }
+    let _ = coordinator.tx.send(Msg::Ack(ack));
 }
 
 #[derive(Debug, Clone)]
@@ -638,10 +643,7 @@ impl Coordinator {
                     // No thread: encode here, on the worker (slower, still correct).
                     tracing::warn!(error = %e, "no snapshot encoder thread; encoding on the worker");
                     drop(encoder);
-                    let (tx, rx) = crossbeam_channel::unbounded();
-                    let _ = tx.send(job);
-                    drop(tx);
-                    run_encoder(Arc::clone(self), rx);
+                    encode_and_ack(self, job);
                     return;
                 }
             }
