@@ -192,7 +192,10 @@ impl Resources {
 pub struct GitRevision {
     /// `git rev-parse HEAD`, or `"unknown"` outside a git checkout.
     pub commit: String,
-    /// Whether tracked files differ from `commit`; `None` when unknown.
+    /// Whether files outside `results/` differ from `commit` (modified, or untracked and not
+    /// ignored); `None` when unknown. The
+    /// results directory is left out because benchmark scripts write their files there during a
+    /// run: those files are outputs, not inputs of the binary that was measured.
     pub dirty: Option<bool>,
 }
 
@@ -206,7 +209,8 @@ impl GitRevision {
         };
         match git(&["rev-parse", "HEAD"]) {
             Some(commit) if !commit.is_empty() => {
-                let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+                let dirty =
+                    git(&["status", "--porcelain", "--", ":(top)", ":(top,exclude)results"]).map(|s| !s.is_empty());
                 GitRevision { commit, dirty }
             }
             _ => GitRevision { commit: "unknown".to_owned(), dirty: None },

@@ -87,7 +87,7 @@ def machine():
 
 def git():
     rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout.strip()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout
+    status = subprocess.run(["git", "status", "--porcelain", "--", ":(top)", ":(top,exclude)results"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout
     return {"commit": rev or None, "dirty": bool(status.strip())}
 
 
