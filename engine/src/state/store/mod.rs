@@ -25,12 +25,15 @@
 //! * a slot is empty iff its tag is 0; an occupied slot's tag is the mixed key hash with its
 //!   lowest bit set, and every slot between the tag's home slot and the entry's slot is occupied
 //!   (linear probing without tombstones);
+//! * a slot's control byte (kept beside the pages, not snapshotted) is `ctrl::EMPTY` iff the slot
+//!   is empty, else `ctrl::h2` of its tag; lookups probe the control bytes 16 at a time;
 //! * a set dirty bit means "the entry in this slot changed since the last snapshot"; empty
 //!   slots have no dirty bit.
 //!
 //! Use it for fixed-size keys and values (`bytemuck::Pod`): window accumulators, counters,
 //! value state of plain structs. Variable-size values (strings, lists) do not fit here.
 
+mod ctrl;
 mod paged;
 mod snapshot;
 

@@ -365,6 +365,7 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
             }
             t.len = h.len as usize;
             t.check_structure()?;
+            t.rebuild_ctrl();
         }
         t.seq = h.seq;
         for (d, delta) in deltas.into_iter().enumerate() {
