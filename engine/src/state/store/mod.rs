@@ -15,9 +15,10 @@
 //!   (copy-on-write), so the snapshot sees the table exactly as it was when it was taken.
 //!
 //! Incremental snapshots are entry-level: a bitmap with one dirty bit per slot (the bit travels
-//! with its entry when the entry moves) and a list of keys removed since the last snapshot. A
-//! delta holds the changed entries (upserts) and the removed keys, so 1 % of the keys changed
-//! gives a delta of about 1 % of the state.
+//! with its entry when the entry moves), a list of the slots whose bit was set (so that a
+//! snapshot hands the changes over without scanning the bitmap, see `changes.rs`) and a list of
+//! keys removed since the last snapshot. A delta holds the changed entries (upserts) and the
+//! removed keys, so 1 % of the keys changed gives a delta of about 1 % of the state.
 //!
 //! Invariants (checked in debug builds and by the property tests):
 //! * the capacity is 0 or a power of two >= [`MIN_CAPACITY`]; `len <= capacity * 7 / 8`, so
@@ -28,11 +29,12 @@
 //! * a slot's control byte (kept beside the pages, not snapshotted) is `ctrl::EMPTY` iff the slot
 //!   is empty, else `ctrl::h2` of its tag; lookups probe the control bytes 16 at a time;
 //! * a set dirty bit means "the entry in this slot changed since the last snapshot"; empty
-//!   slots have no dirty bit.
+//!   slots have no dirty bit; every set bit's slot is on the change list.
 //!
 //! Use it for fixed-size keys and values (`bytemuck::Pod`): window accumulators, counters,
 //! value state of plain structs. Variable-size values (strings, lists) do not fit here.
 
+mod changes;
 mod ctrl;
 mod paged;
 mod snapshot;

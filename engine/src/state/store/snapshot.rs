@@ -23,7 +23,12 @@
 //! entries, not recorded in `results/`), freezing took about 0.2 us per page (4 ms; pages are
 //! now frozen without an allocation, see `PagedTable::shells`) and copying a changed slot about
 //! 0.1 us (a cache miss each: 27 ms for 1 %), so the threshold keeps both sync costs of the same
-//! order. `rill-bench state-cost` records the sync pause of whole backends.
+//! order. Either way the change tracking is handed over, not scanned: the bitmap and the change
+//! list move into the snapshot and the table continues with a spare set (`changes.rs`), so that
+//! the synchronous part allocates nothing once the spares exist and costs O(pages) whatever the
+//! number of changes (plus the copied slots of a small delta). The encoder picks the changed
+//! slots out of the frozen pages. `rill-bench state-cost` records the sync pause of whole
+//! backends.
 
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -32,6 +37,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
+use super::changes::{Buffers, Spares};
 use super::{MIN_CAPACITY, Page, PageBuf, PagedTable};
 use crate::error::Error;
 
@@ -77,23 +83,37 @@ struct Header {
 
 const HEADER_LEN: usize = size_of::<Header>();
 
+/// What a snapshot's [`Buffers`] hold.
 enum Body {
-    /// Full: the frozen pages, `page_len` bytes of each.
-    Full { pages: Vec<Arc<PageBuf>>, page_len: usize },
-    /// Incremental, changed slots read from the frozen pages when encoding.
-    Frozen { pages: Vec<Arc<PageBuf>>, slots: Vec<usize>, removed: Vec<u8> },
-    /// Incremental, changed slots copied when the snapshot was taken.
-    Copied { upserts: Vec<u8>, removed: Vec<u8> },
+    /// Full: the frozen pages (`bufs.pages`), `page_len` bytes of each.
+    Full { page_len: usize },
+    /// Incremental, changed slots read from the frozen pages (`bufs.pages`) when encoding: the
+    /// slots on `bufs.list` whose bit in `bufs.bits` is set.
+    Frozen,
+    /// Incremental, changed slots copied into `bufs.upserts` when the snapshot was taken.
+    Copied,
 }
 
 /// A frozen view of a [`PagedTable`] at one snapshot, to be encoded later on any thread.
 ///
 /// Holding it keeps the pages it froze alive; the table copies such a page on its next write
-/// to it. Drop it once encoded.
+/// to it. Drop it once encoded: dropping gives its buffers back to the table for a later
+/// snapshot.
 pub struct TableSnapshot<K, V> {
     header: Header,
     body: Body,
+    /// The removed keys, the change tracking taken from the table, the frozen pages or copied
+    /// slots.
+    bufs: Buffers,
+    /// Where the buffers go back on drop.
+    spares: Arc<Spares>,
     _m: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Drop for TableSnapshot<K, V> {
+    fn drop(&mut self) {
+        self.spares.put(std::mem::take(&mut self.bufs));
+    }
 }
 
 impl<K, V> std::fmt::Debug for TableSnapshot<K, V> {
@@ -143,24 +163,38 @@ impl<K, V> TableSnapshot<K, V> {
         out.reserve(self.encoded_len());
         out.extend_from_slice(bytemuck::bytes_of(&self.header));
         let stride = self.header.stride as usize;
-        match &self.body {
-            Body::Full { pages, page_len } => {
-                for p in pages {
-                    out.extend_from_slice(&bytemuck::cast_slice::<_, u8>(p.as_ref())[..*page_len]);
+        let b = &self.bufs;
+        match self.body {
+            Body::Full { page_len } => {
+                for p in &b.pages {
+                    out.extend_from_slice(&bytemuck::cast_slice::<_, u8>(p.as_ref())[..page_len]);
                 }
             }
-            Body::Frozen { pages, slots, removed } => {
+            Body::Frozen => {
                 let page_slots = self.header.page_slots as usize;
-                for &i in slots {
-                    let page: &[u8] = bytemuck::cast_slice(pages[i / page_slots].as_ref());
-                    let off = (i % page_slots) * stride;
-                    out.extend_from_slice(&page[off..off + stride]);
+                // The list may name a slot twice or a slot whose bit was cleared: emit each set
+                // bit once, clearing it in a copy (this thread may allocate; the worker not).
+                let mut pending = b.bits.clone();
+                let start = out.len();
+                for &i in &b.list {
+                    let (i, w, m) = (i as usize, i as usize >> 6, 1u64 << (i & 63));
+                    if pending[w] & m != 0 {
+                        pending[w] &= !m;
+                        let page: &[u8] = bytemuck::cast_slice(b.pages[i / page_slots].as_ref());
+                        let off = (i % page_slots) * stride;
+                        out.extend_from_slice(&page[off..off + stride]);
+                    }
                 }
-                out.extend_from_slice(removed);
+                assert_eq!(
+                    out.len() - start,
+                    self.header.upserts as usize * stride,
+                    "the change list disagrees with the dirty count"
+                );
+                out.extend_from_slice(&b.removed);
             }
-            Body::Copied { upserts, removed } => {
-                out.extend_from_slice(upserts);
-                out.extend_from_slice(removed);
+            Body::Copied => {
+                out.extend_from_slice(&b.upserts);
+                out.extend_from_slice(&b.removed);
             }
         }
     }
@@ -191,26 +225,29 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
         }
     }
 
-    /// Shares every page with a snapshot: O(pages), no data copied.
-    fn freeze(&mut self) -> Vec<Arc<PageBuf>> {
+    /// Shares every page with a snapshot, into `out`: O(pages), no data copied, no allocation
+    /// when `out` and the shells suffice (a resize readies both).
+    fn freeze(&mut self, out: &mut Vec<Arc<PageBuf>>) {
         let shells = &mut self.shells;
-        self.pages
-            .iter_mut()
-            .map(|p| {
-                if let Page::Owned(b) = p {
-                    let mut shell = shells.pop().unwrap_or_default();
-                    *Arc::get_mut(&mut shell).expect("a spare shell is shared with no one") = std::mem::take(b);
-                    *p = Page::Frozen(shell);
-                }
-                match p {
-                    Page::Frozen(a) => Arc::clone(a),
-                    Page::Owned(_) => unreachable!("page owned right after freezing"),
-                }
-            })
-            .collect()
+        out.extend(self.pages.iter_mut().map(|p| {
+            if let Page::Owned(b) = p {
+                let mut shell = shells.pop().unwrap_or_default();
+                *Arc::get_mut(&mut shell).expect("a spare shell is shared with no one") = std::mem::take(b);
+                *p = Page::Frozen(shell);
+            }
+            match p {
+                Page::Frozen(a) => Arc::clone(a),
+                Page::Owned(_) => unreachable!("page owned right after freezing"),
+            }
+        }));
     }
 
-    /// Takes a snapshot: the synchronous part, O(pages). Change tracking restarts empty.
+    /// Takes a snapshot: the synchronous part, O(pages) (plus the copied slots of a small
+    /// delta). Change tracking restarts empty.
+    ///
+    /// The change tracking moves into the snapshot and the table continues with a spare buffer
+    /// set: no scan of the bitmap, and no allocation once the table has spares (its first
+    /// resize readies one; a snapshot's drop gives its set back).
     ///
     /// The returned [`TableSnapshot`] sees the table as it is now, whatever happens to the
     /// table afterwards; encode it on any thread.
@@ -218,59 +255,45 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
         let parent = self.seq;
         self.seq += 1;
         let mut header = self.header(kind, parent);
+        let spares = Arc::clone(self.spares());
+        let mut bufs = spares.take(self.dirty.len());
+        std::mem::swap(&mut self.dirty, &mut bufs.bits);
+        std::mem::swap(&mut self.changed, &mut bufs.list);
+        std::mem::swap(&mut self.removed, &mut bufs.removed);
+        let changed = std::mem::take(&mut self.dirty_count);
+        self.cleared = false;
         let body = match kind {
             SnapshotKind::Full => {
                 header.upserts = 0;
                 header.deletes = 0;
                 header.flags = 0;
-                let pages = self.freeze();
-                self.dirty.fill(0);
-                Body::Full { pages, page_len: self.cap.min(Self::PAGE_SLOTS) * Self::STRIDE }
+                self.freeze(&mut bufs.pages);
+                Body::Full { page_len: self.cap.min(Self::PAGE_SLOTS) * Self::STRIDE }
+            }
+            SnapshotKind::Incremental if changed <= EAGER_ENTRIES_PER_PAGE * self.pages.len().max(1) => {
+                self.copy_changed(&mut bufs);
+                Body::Copied
             }
             SnapshotKind::Incremental => {
-                let removed = std::mem::take(&mut self.removed);
-                if self.dirty_count <= EAGER_ENTRIES_PER_PAGE * self.pages.len().max(1) {
-                    Body::Copied { upserts: self.take_dirty_slots(), removed }
-                } else {
-                    let pages = self.freeze();
-                    let slots = self.take_dirty_indices();
-                    Body::Frozen { pages, slots, removed }
-                }
+                self.freeze(&mut bufs.pages);
+                Body::Frozen
             }
         };
-        self.dirty_count = 0;
-        self.removed = Vec::new();
-        self.cleared = false;
-        TableSnapshot { header, body, _m: PhantomData }
+        TableSnapshot { header, body, bufs, spares, _m: PhantomData }
     }
 
-    /// The dirty slots' indices (slot order), clearing their bits in place: no allocation the
-    /// size of the bitmap (a fresh zeroed bitmap per snapshot cost more than the freeze).
-    fn take_dirty_indices(&mut self) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.dirty_count);
-        for (w, word) in self.dirty.iter_mut().enumerate() {
-            let mut bits = std::mem::take(word);
-            while bits != 0 {
-                out.push(w * 64 + bits.trailing_zeros() as usize);
-                bits &= bits - 1;
-            }
-        }
-        out
-    }
-
-    /// Copies the dirty slots out (slot order) and clears their bits.
-    fn take_dirty_slots(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.dirty_count * Self::STRIDE);
-        for w in 0..self.dirty.len() {
-            let mut bits = std::mem::take(&mut self.dirty[w]);
-            while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
+    /// Copies the slots whose bit is set in `b.bits` into `b.upserts` (each once, in the list's
+    /// order), clearing the bits and the list.
+    fn copy_changed(&self, b: &mut Buffers) {
+        for &i in &b.list {
+            let (i, w, m) = (i as usize, i as usize >> 6, 1u64 << (i & 63));
+            if b.bits[w] & m != 0 {
+                b.bits[w] &= !m;
                 let off = Self::offset(i);
-                out.extend_from_slice(&self.page(i)[off..off + Self::STRIDE]);
+                b.upserts.extend_from_slice(&self.page(i)[off..off + Self::STRIDE]);
             }
         }
-        out
+        b.list.clear();
     }
 
     /// Parses and checks a payload's header against this table's layout.
@@ -354,7 +377,8 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
         if cap > 0 {
             t.set_capacity(cap);
             t.pages = Self::new_pages(cap);
-            t.dirty = vec![0; cap.div_ceil(64)];
+            t.reset_changes();
+            t.ready_for_snapshots();
             let mut src = &full[HEADER_LEN..];
             for p in &mut t.pages {
                 let Page::Owned(b) = p else { unreachable!("fresh page not owned") };
@@ -408,8 +432,7 @@ impl<K: Pod + Eq, V: Pod> PagedTable<K, V> {
             }
             t.seq = h.seq;
         }
-        t.dirty.fill(0);
-        t.dirty_count = 0;
+        t.reset_changes();
         t.removed = Vec::new();
         t.cleared = false;
         Ok(t)
