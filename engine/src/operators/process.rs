@@ -32,7 +32,7 @@ use timely::dataflow::operators::{Capability, CapabilitySet};
 use crate::api::process::{KeyedProcessFunction, ProcessContext};
 use crate::runtime::Dataflow;
 use crate::runtime::metrics::{LocalCounts, OperatorMetrics};
-use crate::snapshot::{EpochStash, Participant, Payload, StateChunk};
+use crate::snapshot::{EpochStash, Participant, StateChunk};
 use crate::state::{GroupSnapshot, Key, KeyGroup, KeyedStateBackend, TimeDomain, TimerService};
 use crate::time::{Epoch, Event, EventTime, Time, min_epoch, watermark};
 
@@ -431,8 +431,9 @@ fn snapshot_process<K: Key>(
                 }
                 continue;
             }
-            if let Some(b) = queue.encode_group(g) {
-                chunks.push(StateChunk { state: name.to_owned(), key_group: kg, part: 0, payload: Payload::Bytes(b) });
+            // A frozen view of the group, encoded off the worker (see `state::timers`).
+            if let Some(payload) = queue.snapshot_group(g) {
+                chunks.push(StateChunk { state: name.to_owned(), key_group: kg, part: 0, payload });
             }
         }
     }

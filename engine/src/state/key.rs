@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 /// invalidates every snapshot: it is part of the on-disk format.
 const KEY_HASH_SEED: u64 = 0x5249_4c4c_4b47_0001;
 
-/// A key of keyed state and keyed exchange.
-pub trait Key: Hash + Eq + Ord + Clone + Send + Serialize + DeserializeOwned + 'static {}
-impl<T: Hash + Eq + Ord + Clone + Send + Serialize + DeserializeOwned + 'static> Key for T {}
+/// A key of keyed state and keyed exchange. `Sync` because a snapshot shares a key group's
+/// timers, keys included, with the thread that encodes them.
+pub trait Key: Hash + Eq + Ord + Clone + Send + Sync + Serialize + DeserializeOwned + 'static {}
+impl<T: Hash + Eq + Ord + Clone + Send + Sync + Serialize + DeserializeOwned + 'static> Key for T {}
 
 /// The stable 64-bit hash of a key.
 #[inline]

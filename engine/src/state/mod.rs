@@ -8,7 +8,8 @@
 //!   handle ([`ValueState`], [`ListState`], [`MapState`], [`ReducingState`]) declared once
 //!   through a [`StateRegistry`] when the operator is built. Access is for the *current key*,
 //!   set by the operator before it calls user code; the key is hashed once per record.
-//! * [`TimerService`]: event-time and processing-time timers, per key group as well.
+//! * [`TimerService`]: event-time and processing-time timers, per key group as well, in
+//!   copy-on-write leaves that a snapshot freezes and hands over for encoding off the worker.
 //! * [`PodValueState`]: fixed-layout values in the paged store ([`PagedTable`]), snapshotted
 //!   asynchronously (frozen copy-on-write pages) and incrementally per entry.
 //! * Snapshots: [`KeyedStateBackend::snapshot`] hands over each state's key groups

@@ -7,8 +7,8 @@
 //! * `burst`: an alert for each transaction `T` for which the card has at least 11
 //!   transactions (`T` and all with equal timestamps included) in `[T.ts_ms - 60000, T.ts_ms]`.
 //!
-//! How: each transaction is buffered in its card's state ([`CardState`], one entry per card)
-//! with an event-time timer at its timestamp. When the watermark passes `t`, the timer evaluates the group of transactions at
+//! How: each transaction is buffered in its card's state ([`CardState`], one fixed-layout entry
+//! per card, in the paged store) with an event-time timer at its timestamp. When the watermark passes `t`, the timer evaluates the group of transactions at
 //! `t` against what came strictly before (the latest small transaction, and the timestamps of
 //! the last 60 s), then records the group. A cleanup timer 60 s after each group expires what no
 //! rule can use any more, so a card's state never outlives its last minute of activity.
@@ -17,7 +17,7 @@
 use rill::api::process::{KeyedProcessFunction, ProcessContext};
 use rill::csv::{CsvRecord, CsvRow, FieldError, write_u64};
 use rill::operators::process::{ProcessKeyed, ProcessOutput};
-use rill::state::{StateRegistry, TimeDomain, ValueState};
+use rill::state::{ListState, PodValueState, StateRegistry, TimeDomain};
 use rill::{Dataflow, Event, EventTime};
 use serde::{Deserialize, Serialize};
 
@@ -102,23 +102,136 @@ impl CsvRecord for Alert {
     }
 }
 
-/// Everything the rules keep about one card, in one state entry (one lookup per event).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Timestamps of evaluated transactions a card keeps for the burst rule: the newest
+/// `BURST_COUNT - 1` (see [`CardState`] for why that decides the rule exactly).
+pub const RECENT_KEPT: usize = BURST_COUNT - 1;
+/// Pending transactions a card keeps inline; more wait in the job's `pending-overflow` list
+/// state (a card in the middle of a burst).
+pub const PENDING_INLINE: usize = 4;
+
+/// Everything the rules keep about one card, in one fixed-layout entry (one lookup per event,
+/// kept in the paged store: snapshotted without encoding it on the worker).
+///
+/// **Why the newest `BURST_COUNT - 1` timestamps decide the burst rule exactly.** Let `U` be
+/// the list a card would keep without a bound: the timestamps of its evaluated transactions,
+/// appended as their timers fire, whose front is dropped while it is older than `now - 60 s`.
+/// Timers fire in non-decreasing time (the watermark never goes back, and a transaction that is
+/// not late is at or above it), so `U` is ascending and the drop removes exactly its elements
+/// below the cutoff. `recent` holds the last `min(R, |U|)` elements of `U` (`R` =
+/// [`RECENT_KEPT`]): true when both are empty; appending to both and dropping `recent`'s oldest
+/// beyond `R` keeps it; and dropping the elements below the cutoff from a suffix of an ascending
+/// list leaves the last `min(R, |U'|)` of what remains. So `|recent| = min(R, |U|)`, and for a
+/// group of `g >= 1` transactions at `now`, `|U| + g >= R + 1` iff `|recent| + g >= R + 1`
+/// (when `|U| >= R` both hold). `|recent| = 0` iff `|U| = 0`, so the card's expiry is the same too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct CardState {
-    /// Transactions waiting for the watermark: `(ts, amount)`, in arrival order.
-    pending: Vec<(u64, u64)>,
-    /// Timestamps (one per transaction, ascending) of the evaluated last minute.
-    recent: std::collections::VecDeque<u64>,
-    /// Timestamp of the latest evaluated small transaction.
-    last_small: Option<u64>,
+    /// The newest timestamps (ascending) of the evaluated last minute; `recent_len` are valid.
+    recent: [u64; RECENT_KEPT],
+    /// The oldest transactions waiting for the watermark: `[ts, amount]` in arrival order;
+    /// `pending_len` are valid. The rest, newer, are in the overflow list (`spilled`).
+    pending: [[u64; 2]; PENDING_INLINE],
+    /// Timestamp of the latest evaluated small transaction, if `has_small`.
+    last_small: u64,
+    recent_len: u32,
+    pending_len: u16,
+    has_small: u8,
+    /// 1 while the overflow list holds pending transactions (then `pending` is full).
+    spilled: u8,
+}
+
+impl Default for CardState {
+    fn default() -> Self {
+        bytemuck::Zeroable::zeroed()
+    }
+}
+
+impl CardState {
+    /// Buffers a transaction inline; `false` if the inline buffer is full (the caller keeps it
+    /// in the overflow list, after every pending one already there).
+    fn push_pending(&mut self, ts: u64, amount: u64) -> bool {
+        let n = usize::from(self.pending_len);
+        if n == PENDING_INLINE {
+            return false;
+        }
+        self.pending[n] = [ts, amount];
+        self.pending_len += 1;
+        true
+    }
+
+    /// Moves the amounts of the pending transactions at `now` into `group` (inline ones first,
+    /// then those of `spill`, in arrival order), removing them, and refills the inline buffer
+    /// from the front of `spill`.
+    fn take_group(&mut self, now: u64, group: &mut Vec<u64>, spill: &mut Vec<(u64, u64)>) {
+        let mut kept = 0;
+        for i in 0..usize::from(self.pending_len) {
+            let [ts, amount] = self.pending[i];
+            if ts == now {
+                group.push(amount);
+            } else {
+                self.pending[kept] = [ts, amount];
+                kept += 1;
+            }
+        }
+        spill.retain(|&(ts, amount)| {
+            if ts == now {
+                group.push(amount);
+            }
+            ts != now
+        });
+        let refill = (PENDING_INLINE - kept).min(spill.len());
+        for (i, (ts, amount)) in spill.drain(..refill).enumerate() {
+            self.pending[kept + i] = [ts, amount];
+        }
+        self.pending_len = (kept + refill) as u16;
+        self.spilled = u8::from(!spill.is_empty());
+    }
+
+    /// Forgets what the rules can no longer use at `now`.
+    fn expire(&mut self, now: u64) {
+        let cutoff = now.saturating_sub(HORIZON_MS);
+        let n = self.recent_len as usize;
+        let old = self.recent[..n].iter().take_while(|&&ts| ts < cutoff).count();
+        self.recent.copy_within(old..n, 0);
+        self.recent_len = (n - old) as u32;
+        if self.has_small != 0 && self.last_small + HORIZON_MS < now {
+            self.has_small = 0;
+        }
+    }
+
+    /// Records an evaluated transaction at `now` (at or after every recorded one).
+    fn record(&mut self, now: u64) {
+        let n = self.recent_len as usize;
+        if n == RECENT_KEPT {
+            self.recent.copy_within(1.., 0);
+            self.recent[RECENT_KEPT - 1] = now;
+        } else {
+            self.recent[n] = now;
+            self.recent_len += 1;
+        }
+    }
+
+    /// The small transaction a large one at `now` follows, if any.
+    fn after_small(&self, now: u64) -> bool {
+        self.has_small != 0 && self.last_small < now && now <= self.last_small + HORIZON_MS
+    }
+
+    /// Whether nothing in the state can matter any more.
+    fn idle(&self) -> bool {
+        self.pending_len == 0 && self.recent_len == 0 && self.has_small == 0
+    }
 }
 
 /// The rules as a process function over one card's transactions.
 #[derive(Default)]
 pub struct FraudRules {
-    card: ValueState<CardState>,
+    card: PodValueState<CardState>,
+    /// Pending transactions beyond [`PENDING_INLINE`] of a card, `(ts, amount)` in arrival order.
+    overflow: ListState<(u64, u64)>,
     /// Amounts of one timestamp's group, reused between timers.
     group: Vec<u64>,
+    /// A card's overflow list while its timer runs, reused between timers.
+    spill: Vec<(u64, u64)>,
 }
 
 impl KeyedProcessFunction<u64, Transaction> for FraudRules {
@@ -126,61 +239,61 @@ impl KeyedProcessFunction<u64, Transaction> for FraudRules {
     type Side = ();
 
     fn open(&mut self, state: &mut StateRegistry<'_, u64>) {
-        self.card = state.value("card");
+        self.card = state.pod_value("card");
+        self.overflow = state.list("pending-overflow");
     }
 
     fn process_element(&mut self, t: &Transaction, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
-        ctx.value_or_insert_with(&self.card, CardState::default).pending.push((t.ts_ms, t.amount_cents));
+        let card = ctx.pod_value_or_insert_with(&self.card, CardState::default);
+        if !card.push_pending(t.ts_ms, t.amount_cents) {
+            card.spilled = 1;
+            ctx.list_push(&self.overflow, (t.ts_ms, t.amount_cents));
+        }
         ctx.register_event_time_timer(EventTime(t.ts_ms));
     }
 
     fn on_timer(&mut self, at: EventTime, _: TimeDomain, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
         let now = at.0;
         let card_id = *ctx.key();
-        let Some(card) = ctx.value_mut(&self.card) else { return };
-        // Forget what the rules can no longer use at `now`.
-        let cutoff = now.saturating_sub(HORIZON_MS);
-        while card.recent.front().is_some_and(|&ts| ts < cutoff) {
-            card.recent.pop_front();
-        }
-        if card.last_small.is_some_and(|s| s + HORIZON_MS < now) {
-            card.last_small = None;
-        }
+        let Some(&card) = ctx.pod_value(&self.card) else { return };
+        let mut card = card;
+        card.expire(now);
         // The group of transactions at `now`, evaluated against what came strictly before.
         self.group.clear();
-        card.pending.retain(|&(ts, amount)| {
-            if ts == now {
-                self.group.push(amount);
-            }
-            ts != now
-        });
-        let mut alerts = Vec::new();
+        self.spill.clear();
+        if card.spilled != 0 {
+            self.spill = ctx.list_take(&self.overflow);
+        }
+        card.take_group(now, &mut self.group, &mut self.spill);
+        if !self.spill.is_empty() {
+            ctx.state().list_set(&self.overflow, std::mem::take(&mut self.spill));
+        }
         if !self.group.is_empty() {
-            let burst = card.recent.len() + self.group.len() >= BURST_COUNT;
-            let after_small = card.last_small.is_some_and(|s| s < now && now <= s + HORIZON_MS);
+            let burst = card.recent_len as usize + self.group.len() >= BURST_COUNT;
+            let after_small = card.after_small(now);
             for &amount in &self.group {
                 if after_small && amount > LARGE_ABOVE {
-                    alerts.push(Alert { card_id, ts_ms: now, rule: Rule::SmallThenLarge, amount_cents: amount });
+                    ctx.emit(Alert { card_id, ts_ms: now, rule: Rule::SmallThenLarge, amount_cents: amount });
                 }
                 if burst {
-                    alerts.push(Alert { card_id, ts_ms: now, rule: Rule::Burst, amount_cents: amount });
+                    ctx.emit(Alert { card_id, ts_ms: now, rule: Rule::Burst, amount_cents: amount });
                 }
-                card.recent.push_back(now);
+                card.record(now);
             }
             if self.group.iter().any(|&a| a < SMALL_BELOW) {
-                card.last_small = Some(now);
+                card.has_small = 1;
+                card.last_small = now;
             }
         }
-        let idle = card.pending.is_empty() && card.recent.is_empty() && card.last_small.is_none();
-        if idle {
+        if card.idle() {
             // Nothing in it can matter any more: the card's state goes.
-            ctx.clear_value(&self.card);
-        } else if !self.group.is_empty() {
-            // Expire this group's traces once no rule can see them.
-            ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
-        }
-        for a in alerts {
-            ctx.emit(a);
+            ctx.clear_pod_value(&self.card);
+        } else {
+            ctx.set_pod_value(&self.card, card);
+            if !self.group.is_empty() {
+                // Expire this group's traces once no rule can see them.
+                ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
+            }
         }
     }
 }
@@ -215,4 +328,108 @@ pub fn run_fraud(opts: &JobOptions, input: &Input) -> rill::Result<JobReport> {
         alerts(df, transactions)
     }
     run_job(opts, SOURCE, source, dataflow, |a: &Alert| a.ts_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// The unbounded per-card state the rules were first written with: every pending
+    /// transaction and every evaluated timestamp of the last minute.
+    #[derive(Default)]
+    struct Unbounded {
+        pending: Vec<(u64, u64)>,
+        recent: VecDeque<u64>,
+        last_small: Option<u64>,
+    }
+
+    /// A small deterministic generator (SplitMix64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, bound: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % bound
+        }
+    }
+
+    /// One card through random arrivals and timers in non-decreasing time, the fixed layout
+    /// against the unbounded state: the same groups (amounts in arrival order), burst and
+    /// small-then-large decisions and expiry, with the overflow list used often.
+    #[test]
+    fn fixed_layout_decides_like_the_unbounded_state() {
+        let mut bursts = 0;
+        for seed in 0..200 {
+            let mut rng = Rng(seed);
+            let (mut fixed, mut spill) = (CardState::default(), Vec::new());
+            let mut model = Unbounded::default();
+            let mut now = 1_000_000;
+            for _ in 0..300 {
+                // Arrivals at or after `now`, sometimes many at one timestamp.
+                for _ in 0..rng.next(6) {
+                    let ts = now + rng.next(3) * rng.next(40_000);
+                    let amount = [50, 5_000, 60_000][rng.next(3) as usize];
+                    model.pending.push((ts, amount));
+                    if !fixed.push_pending(ts, amount) {
+                        fixed.spilled = 1;
+                        spill.push((ts, amount));
+                    }
+                }
+                // A timer at the earliest pending time, or a cleanup timer later.
+                let earliest = model.pending.iter().map(|p| p.0).min();
+                // (Every pending transaction is at or after `now`: timers fire in order.)
+                now = match earliest {
+                    Some(t) if rng.next(4) > 0 => t,
+                    Some(t) => t.min(now + rng.next(2 * HORIZON_MS)),
+                    None => now + rng.next(2 * HORIZON_MS),
+                };
+                let cutoff = now.saturating_sub(HORIZON_MS);
+                while model.recent.front().is_some_and(|&ts| ts < cutoff) {
+                    model.recent.pop_front();
+                }
+                if model.last_small.is_some_and(|s| s + HORIZON_MS < now) {
+                    model.last_small = None;
+                }
+                let mut want = Vec::new();
+                model.pending.retain(|&(ts, a)| {
+                    if ts == now {
+                        want.push(a);
+                    }
+                    ts != now
+                });
+                let want_burst = model.recent.len() + want.len() >= BURST_COUNT;
+                let want_after = model.last_small.is_some_and(|s| s < now && now <= s + HORIZON_MS);
+
+                fixed.expire(now);
+                let mut group = Vec::new();
+                fixed.take_group(now, &mut group, &mut spill);
+                assert_eq!(group, want, "seed {seed}: group at {now}");
+                if !group.is_empty() {
+                    let burst = fixed.recent_len as usize + group.len() >= BURST_COUNT;
+                    assert_eq!(burst, want_burst, "seed {seed}: burst at {now}");
+                    assert_eq!(fixed.after_small(now), want_after, "seed {seed}: small before {now}");
+                    bursts += usize::from(burst);
+                    for &a in &group {
+                        fixed.record(now);
+                        model.recent.push_back(now);
+                        if a < SMALL_BELOW {
+                            fixed.has_small = 1;
+                            fixed.last_small = now;
+                            model.last_small = Some(now);
+                        }
+                    }
+                }
+                let model_idle = model.pending.is_empty() && model.recent.is_empty() && model.last_small.is_none();
+                assert_eq!(fixed.idle(), model_idle, "seed {seed}: idle at {now}");
+                assert_eq!(fixed.recent_len as usize, model.recent.len().min(RECENT_KEPT));
+                assert_eq!(fixed.spilled != 0, !spill.is_empty());
+                assert_eq!(usize::from(fixed.pending_len) + spill.len(), model.pending.len());
+            }
+        }
+        assert!(bursts > 100, "the input reaches the burst rule ({bursts} bursts)");
+    }
 }
