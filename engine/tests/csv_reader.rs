@@ -195,6 +195,53 @@ fn header_only_files_and_bom_read_nothing() {
     }
 }
 
+/// `id,name` read without the reader's UTF-8 pass ([`CsvRecord::READS_TEXT`] false): `name` is
+/// read as text, or skipped if `SKIP`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Unchecked<const SKIP: bool> {
+    id: u64,
+    name: Option<String>,
+}
+
+impl<const SKIP: bool> CsvRecord for Unchecked<SKIP> {
+    const COLUMNS: &'static [&'static str] = &["id", "name"];
+    const READS_TEXT: bool = false;
+    fn parse_csv(row: &mut CsvRow<'_>) -> Result<Self, FieldError> {
+        let id = row.u64()?;
+        let name = if SKIP { row.skip().map(|()| None)? } else { Some(row.str()?.into_owned()) };
+        row.finish()?;
+        Ok(Unchecked { id, name })
+    }
+    fn write_csv(&self, out: &mut Vec<u8>) {
+        write_u64(out, self.id);
+        out.push(b',');
+        write_escaped(out, self.name.as_deref().unwrap_or(""));
+    }
+}
+
+impl<const SKIP: bool> Event for Unchecked<SKIP> {
+    fn event_time(&self) -> EventTime {
+        EventTime(self.id)
+    }
+}
+
+#[test]
+fn text_read_without_the_utf8_pass_is_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "names.csv", b"id,name\n1,\"a,b\"\n2,\xff\xfe\n3,c\n");
+    match read_all::<Unchecked<false>>(&path, 1, 1 << 20).unwrap_err() {
+        Error::Csv { line, column, field, message, .. } => {
+            assert_eq!((line, column, field.as_str(), message.as_str()), (3, 2, "name", "not UTF-8"))
+        }
+        other => panic!("expected a row error, got {other:?}"),
+    }
+    let (rows, _) = read_all::<Unchecked<true>>(&path, 1, 1 << 20).unwrap();
+    assert_eq!(rows.iter().map(|r| (r.id, r.name.clone())).collect::<Vec<_>>(), [(1, None), (2, None), (3, None)]);
+    let path = write_file(dir.path(), "ok.csv", "id,name\n1,\"a,b\"\n2,\u{e9}\n".as_bytes());
+    let (rows, _) = read_all::<Unchecked<false>>(&path, 1, 1 << 20).unwrap();
+    assert_eq!(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(), [Some("a,b".into()), Some("\u{e9}".into())]);
+}
+
 #[test]
 fn malformed_row_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();

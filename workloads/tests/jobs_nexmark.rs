@@ -329,3 +329,58 @@ fn write_events(dir: &Path, events: &[NexmarkEvent]) {
         std::fs::write(dir.join(name), bytes).expect("write CSV");
     }
 }
+
+/// A `bid.csv` of valid rows with `bad` as line 4 (the header is line 1).
+fn bids_with_row(dir: &Path, bad: &str) {
+    use rill::csv::CsvRecord;
+    let mut text = format!("{}\n", Bid::header()).into_bytes();
+    for (i, b) in bids().into_iter().take(4).enumerate() {
+        if i == 2 {
+            text.extend_from_slice(bad.as_bytes());
+        } else {
+            b.write_csv(&mut text);
+        }
+        text.push(b'\n');
+    }
+    std::fs::write(dir.join("bid.csv"), text).expect("write CSV");
+}
+
+#[test]
+fn malformed_bid_rows_name_line_and_column_even_in_skipped_columns() {
+    // q0 and q1 skip `channel` and `url`, q2 all but `auction`, `price` and `date_time`: a
+    // skipped field must still be well-formed and the row must have all seven columns.
+    let all = [Query::Q0, Query::Q1, Query::Q2];
+    let cases: [(&str, &[Query], usize, &str, &str); 8] = [
+        (r#"1007,1001,100,Google,"https://x,1436918400000,e"#, &all, 5, "url", "unterminated"),
+        (r#"1007,1001,100,"Goo"gle,u,1436918400000,e"#, &all, 4, "channel", "after closing quote"),
+        ("1007,1001,100,Google,u,1436918400000", &all, 7, "extra", "missing field"),
+        ("1007,1001,100,Google,u,1436918400000,e,f", &all, 8, "extra field", "extra field"),
+        ("1007,1001,100,Google", &all, 5, "url", "missing field"),
+        ("1007,1001,100,Google,u,14369x,e", &all, 6, "date_time", "14369x"),
+        ("1007,10x1,100,Google,u,1436918400000,e", &[Query::Q0, Query::Q1], 2, "bidder", "10x1"),
+        ("1007,1001,100,Google,u,1436918400000,\"e", &all, 7, "extra", "unterminated"),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, (row, queries, column, field, message)) in cases.iter().enumerate() {
+        bids_with_row(dir.path(), row);
+        for &query in *queries {
+            for workers in [1, 2] {
+                let opts = JobOptions { workers, output: Some(dir.path().join("out.csv")), ..Default::default() };
+                let input = Input::Csv(dir.path().to_owned());
+                match run_nexmark(&opts, &input, query) {
+                    Err(rill::Error::Csv { path, line, column: c, field: f, message: m }) => {
+                        assert_eq!(path, dir.path().join("bid.csv"), "case {i} {query}");
+                        assert_eq!((line, c, f.as_str()), (4, *column, *field), "case {i} {query}: {row}");
+                        assert!(m.contains(message), "case {i} {query}: {m}");
+                    }
+                    other => panic!("case {i} {query}: expected a row error, got {other:?}"),
+                }
+            }
+        }
+    }
+    // q2 does not read `bidder`: a bidder that is no number is a well-formed field it skips.
+    bids_with_row(dir.path(), "1007,10x1,100,Google,u,1436918400000,e");
+    let opts = JobOptions { output: Some(dir.path().join("out.csv")), ..Default::default() };
+    let report = run_nexmark(&opts, &Input::Csv(dir.path().to_owned()), Query::Q2).expect("q2 runs");
+    assert_eq!(report.events_in, 4);
+}

@@ -17,6 +17,12 @@ pub trait CsvRecord: Sized {
     /// Column names in order; the header line is these joined by commas.
     const COLUMNS: &'static [&'static str];
 
+    /// Whether [`parse_csv`](Self::parse_csv) reads text fields. If so (the default), the
+    /// file reader checks each block of rows for UTF-8 in one pass, so that text fields are
+    /// not checked again one by one; a record that reads only numbers and skipped fields
+    /// sets it to `false` to spare that pass. Either way every text field read is UTF-8.
+    const READS_TEXT: bool = true;
+
     /// Parses one row. Call the cursor's typed getters once per column, then
     /// [`CsvRow::finish`].
     fn parse_csv(row: &mut CsvRow<'_>) -> Result<Self, FieldError>;

@@ -317,8 +317,9 @@ impl<R: CsvRecord> CsvFileReader<R> {
     ///
     /// The lines are first found (their ends kept in `line_ends`), then checked to be UTF-8 in
     /// one pass over all of them, then parsed: text fields of valid lines are not validated
-    /// again. If the block is not UTF-8, its rows are parsed from bytes and the first bad text
-    /// field is reported as usual.
+    /// again. If the block is not UTF-8, or the record reads no text
+    /// ([`CsvRecord::READS_TEXT`]), its rows are parsed from bytes and any text field read is
+    /// validated on its own, the first bad one reported as usual.
     #[inline]
     fn parse_rows(&mut self, out: &mut Vec<R>, max: usize) -> Result<usize> {
         let buf = &self.buf[..self.hi];
@@ -335,7 +336,7 @@ impl<R: CsvRecord> CsvFileReader<R> {
             }
         }
         let block_end = self.line_ends.last().map_or(start, |&e| e + 1);
-        let text = std::str::from_utf8(&buf[start..block_end]).ok();
+        let text = if R::READS_TEXT { std::str::from_utf8(&buf[start..block_end]).ok() } else { None };
         let mut lo = start;
         let mut n = 0;
         for &end in &self.line_ends {

@@ -99,6 +99,58 @@ impl<'a> CsvRow<'a> {
         })
     }
 
+    /// Consumes the next field without reading its value: the field is still checked to be
+    /// well-formed (a quoted field must be closed and followed by a comma or the line's end),
+    /// and a missing field is an error, so a row read with `skip` for some columns is held to
+    /// the same column count as one read in full. Neither copies nor checks UTF-8.
+    #[inline(always)]
+    pub fn skip(&mut self) -> Result<(), FieldError> {
+        if self.done {
+            return Err(self.err(self.taken + 1, "missing field"));
+        }
+        let rest = &self.line[self.pos..];
+        if rest.first() == Some(&b'"') {
+            self.taken += 1;
+            return self.skip_quoted();
+        }
+        self.taken += 1;
+        match find_comma(rest) {
+            Some(i) => self.pos += i + 1,
+            None => {
+                self.pos = self.line.len();
+                self.done = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`skip`](Self::skip) of a quoted field (the cursor is on its opening quote): finds the
+    /// closing quote, stepping over doubled quotes, without copying.
+    #[cold]
+    fn skip_quoted(&mut self) -> Result<(), FieldError> {
+        let col = self.taken;
+        let mut i = self.pos + 1;
+        loop {
+            let Some(q) = memchr::memchr(b'"', &self.line[i..]) else {
+                return Err(self.err(col, "unterminated quoted field"));
+            };
+            let q = i + q;
+            match self.line.get(q + 1) {
+                Some(b'"') => i = q + 2,
+                None => {
+                    self.pos = self.line.len();
+                    self.done = true;
+                    return Ok(());
+                }
+                Some(b',') => {
+                    self.pos = q + 2;
+                    return Ok(());
+                }
+                Some(_) => return Err(self.err(col, "text after closing quote")),
+            }
+        }
+    }
+
     #[cold]
     fn quoted(&mut self) -> Result<Field, FieldError> {
         let col = self.taken;
@@ -428,35 +480,58 @@ fn parse_fixed(b: &[u8], scale: u32) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// The two-digit decimal strings `00` to `99`, concatenated.
-const PAIRS: &[u8; 200] = b"\
-    0001020304050607080910111213141516171819\
-    2021222324252627282930313233343536373839\
-    4041424344454647484950515253545556575859\
-    6061626364656667686970717273747576777879\
-    8081828384858687888990919293949596979899";
-
 /// Appends `v` in decimal.
+///
+/// Eight digits at a time, each group formatted in one 64-bit word without a division loop
+/// ([`eight_digits`]), and stored with fixed-size copies into 24 bytes appended to `out`
+/// (then cut to the number's length): a copy of a variable length would be a call to
+/// `memcpy`, which costs more than formatting a number of a few digits.
 #[inline]
-pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    // Two digits per division.
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 24]);
+    let room = &mut out[at..at + 24];
+    let len = if v < E8 {
+        head_digits(room, v)
+    } else if v < E8 * E8 {
+        let n = head_digits(room, v / E8);
+        room[n..n + 8].copy_from_slice(&eight_digits(v % E8).to_le_bytes());
+        n + 8
     } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
-    }
-    out.extend_from_slice(&buf[i..]);
+        let n = head_digits(room, v / (E8 * E8));
+        let rest = v % (E8 * E8);
+        room[n..n + 8].copy_from_slice(&eight_digits(rest / E8).to_le_bytes());
+        room[n + 8..n + 16].copy_from_slice(&eight_digits(rest % E8).to_le_bytes());
+        n + 16
+    };
+    out.truncate(at + len);
+}
+
+/// Writes `v` (below 10^8) without leading zeros at the start of `room` (at least 8 bytes)
+/// and returns its number of digits.
+#[inline(always)]
+fn head_digits(room: &mut [u8], v: u64) -> usize {
+    let word = eight_digits(v);
+    // Leading zeros are the low bytes that are `0`; a zero keeps its last digit.
+    let zeros = (((word ^ (ONES * u64::from(b'0'))).trailing_zeros() / 8) as usize).min(7);
+    room[..8].copy_from_slice(&(word >> (8 * zeros)).to_le_bytes());
+    8 - zeros
+}
+
+/// The eight ASCII digits of `v` (below 10^8, with leading zeros) as a little-endian word
+/// (first digit in the low byte). The word is split into lanes, halved twice: two lanes of
+/// four digits, four of two, eight of one; each split is a multiply-shift that divides every
+/// lane at once (`x * 10486 >> 20` is `x / 100` below 10^4, `x * 103 >> 10` is `x / 10`
+/// below 100), so there is no chain of dependent divisions.
+#[inline(always)]
+fn eight_digits(v: u64) -> u64 {
+    let x = (v / 10_000) | ((v % 10_000) << 32);
+    let hundreds = ((x * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let x = hundreds | ((x - hundreds * 100) << 16);
+    let tens = ((x * 103) >> 10) & 0x000F_000F_000F_000F;
+    let x = tens | ((x - tens * 10) << 8);
+    x | (ONES * u64::from(b'0'))
 }
 
 /// Appends `v` in decimal.
@@ -571,6 +646,57 @@ mod tests {
         assert_eq!(r.finish().unwrap_err().column, 2);
         let mut r = CsvRow::new(br#""abc"#);
         assert!(r.str().unwrap_err().message.contains("unterminated"));
+    }
+
+    /// Reads every field of `line` with `str`, or skips the ones `skipped` marks, and returns
+    /// the values read and how the row ended (`finish` or the first error).
+    fn read_or_skip(line: &[u8], skipped: &[bool]) -> (Vec<String>, Result<(), FieldError>) {
+        let mut r = CsvRow::new(line);
+        let mut values = Vec::new();
+        for &skip in skipped {
+            let got = if skip { r.skip().map(|()| None) } else { r.str().map(|s| Some(s.into_owned())) };
+            match got {
+                Ok(v) => values.extend(v),
+                Err(e) => return (values, Err(e)),
+            }
+        }
+        (values, r.finish())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipping_a_field_reads_like_reading_it(
+            line in "[ab,\"\u{e9}]{0,24}",
+            skipped in proptest::collection::vec(proptest::prelude::any::<bool>(), 0..8),
+        ) {
+            // Skipping validates like reading, except that it never checks UTF-8 (every line
+            // here is UTF-8): the same errors at the same columns, the same other values.
+            let read_all = vec![false; skipped.len()];
+            let (all, all_end) = read_or_skip(line.as_bytes(), &read_all);
+            let (some, some_end) = read_or_skip(line.as_bytes(), &skipped);
+            proptest::prop_assert_eq!(&some_end, &all_end);
+            let kept: Vec<String> = all.iter().zip(&skipped).filter(|(_, s)| !**s).map(|(v, _)| v.clone()).collect();
+            proptest::prop_assert_eq!(some, kept);
+        }
+    }
+
+    #[test]
+    fn skip_checks_the_field_is_well_formed() {
+        let mut r = CsvRow::new(br#""a,""b""",x,"c""#);
+        r.skip().unwrap();
+        assert_eq!(r.str().unwrap(), "x");
+        r.skip().unwrap();
+        r.finish().unwrap();
+        assert_eq!(r.skip().unwrap_err(), FieldError { column: 4, message: "missing field".into() });
+        let mut r = CsvRow::new(br#"1,"abc"#);
+        r.skip().unwrap();
+        assert_eq!(r.skip().unwrap_err(), FieldError { column: 2, message: "unterminated quoted field".into() });
+        let mut r = CsvRow::new(br#""a"b,c"#);
+        assert_eq!(r.skip().unwrap_err(), FieldError { column: 1, message: "text after closing quote".into() });
+        // A skipped field is not read: bytes that are not UTF-8 pass.
+        let mut r = CsvRow::new(b"\xff\xfe,1");
+        r.skip().unwrap();
+        assert_eq!(r.u64().unwrap(), 1);
     }
 
     #[test]
@@ -731,10 +857,19 @@ mod tests {
 
     #[test]
     fn u64_writer_edges() {
-        for v in [0, 9, 10, 99, 100, 101, 999, 1000, 1_436_918_400_000, u64::MAX] {
-            let mut out = Vec::new();
+        let mut edges = vec![0, 9, 10, 99, 100, 101, 999, 1000, 1_436_918_400_000, u64::MAX, u64::MAX - 1];
+        for p in 1..20 {
+            let t = 10u64.pow(p);
+            edges.extend([t - 1, t, t + 1]);
+        }
+        // Every value of the lanes eight_digits splits a number into (four digits twice), and
+        // the numbers around each eight-digit group boundary.
+        edges.extend(0..100_000);
+        edges.extend((0..10_000).map(|x| x * 10_000 + 9_999));
+        for v in edges {
+            let mut out = b"x".to_vec();
             write_u64(&mut out, v);
-            assert_eq!(out, v.to_string().into_bytes());
+            assert_eq!(out[1..], *v.to_string().as_bytes());
         }
     }
 

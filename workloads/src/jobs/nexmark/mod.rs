@@ -13,7 +13,9 @@
 //!   number of events of the stream (all kinds), as for q0-q2.
 //! * CSV input: `DIR/person.csv`, `DIR/auction.csv`, `DIR/bid.csv` as needed, each read by its
 //!   own source (split across workers) and merged; `events_in` is the rows read. For a query on
-//!   bids only, `--input` may also name the bid file itself.
+//!   bids only, `--input` may also name the bid file itself. q0-q2 parse `bid.csv` straight into
+//!   their own input record ([`Q0Bid`], [`Q2Bid`]): the columns they do not read are skipped,
+//!   still checked to be well-formed fields of a row with the right number of columns.
 //! * Watermark: `max event time seen - opts.max_out_of_orderness_ms` per source instance, which
 //!   `rill-bench` sets to Nexmark's `dateTime - INTERVAL '4' SECOND` ([`WATERMARK_DELAY_MS`]) for
 //!   generated and CSV input alike. With several CSV sources each has its own watermark; an
@@ -60,9 +62,9 @@ use rill::{Counter, Dataflow, Event, Sink};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::operators::vec::Map;
 
-pub use q0::{BidRow, q0};
+pub use q0::{BidRow, Q0Bid, q0};
 pub use q1::{EuroBidRow, euro_milli, q1, write_milli};
-pub use q2::{AuctionPrice, Q2_MODULUS, q2};
+pub use q2::{AuctionPrice, Q2_MODULUS, Q2Bid, q2};
 pub use q3::{Q3In, Q3Row, q3};
 pub use q4::{Q4Row, q4};
 pub use q5::{AuctionTime, Q5Row, q5};
@@ -213,15 +215,16 @@ pub fn run_nexmark(opts: &JobOptions, input: &Input, query: Query) -> rill::Resu
     }
 }
 
-/// A query from bids to rows.
-type QueryFn<O> = for<'s> fn(RillStream<'s, Bid>) -> RillStream<'s, O>;
+/// A query from bids (what it keeps of them, `I`) to rows.
+type QueryFn<I, O> = for<'s> fn(RillStream<'s, I>) -> RillStream<'s, O>;
 
-/// The source of bids (generated or CSV), `query`, the output sink and a row counter.
-fn run_query<O: Data + CsvRecord>(
-    opts: &JobOptions,
-    source: Source<Nexmark>,
-    query: QueryFn<O>,
-) -> rill::Result<JobReport> {
+/// The source of bids (generated, or CSV read straight into the query's own record `I`),
+/// `query`, the output sink and a row counter.
+fn run_query<I, O>(opts: &JobOptions, source: Source<Nexmark>, query: QueryFn<I, O>) -> rill::Result<JobReport>
+where
+    I: Data + Event + CsvRecord + From<Bid>,
+    O: Data + CsvRecord,
+{
     let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
     let generated = match &source {
         Source::Generated(g) => Some(g.config().events),
@@ -240,11 +243,11 @@ fn run_query<O: Data + CsvRecord>(
             Source::Generated(g) => {
                 let (g, total) = (Arc::clone(g), g.config().events);
                 let mut scratch: Vec<NexmarkEvent> = Vec::new();
-                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<Bid>| {
+                let fill = move |r: std::ops::Range<u64>, out: &mut Vec<I>| {
                     scratch.clear();
                     g.fill(r, &mut scratch);
                     out.extend(scratch.drain(..).filter_map(|e| match e {
-                        NexmarkEvent::Bid(b) => Some(b),
+                        NexmarkEvent::Bid(b) => Some(I::from(b)),
                         _ => None,
                     }));
                 };
@@ -253,7 +256,7 @@ fn run_query<O: Data + CsvRecord>(
                     None => df.generator_source(SOURCE, total, options, fill),
                 }
             }
-            Source::Csv(path) => df.csv_source::<Bid>(SOURCE, path, options),
+            Source::Csv(path) => df.csv_source::<I>(SOURCE, path, options),
         };
         sink_rows(df, query(bids), opts2.output.as_ref(), &rows2);
     })?;

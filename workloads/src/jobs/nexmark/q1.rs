@@ -8,6 +8,7 @@
 //! (`price * 908` thousandths, in `u128` so no `BIGINT` price overflows) and written with
 //! exactly three decimals (`1` -> `0.908`, `1234` -> `1120.472`). Beam's `price * 89 / 100` is
 //! not what this query computes (NEXMARK.md section 7, item 7). Stateless: no record is late.
+//! Its input is q0's, [`Q0Bid`].
 
 use crate::nexmark::{str_field, u64_field};
 use rill::api::stream::RillStream;
@@ -16,7 +17,7 @@ use rill::{Event, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 
-use crate::nexmark::Bid;
+use super::Q0Bid;
 
 /// A q1 row: `auction,bidder,price,date_time,extra` with `price = 0.908 * price` as a
 /// `DECIMAL(23,3)`, held exactly in thousandths.
@@ -52,8 +53,10 @@ pub fn write_milli(out: &mut Vec<u8>, milli: u128) {
 }
 
 impl EuroBidRow {
-    /// q1 of one bid.
-    pub fn of(b: Bid) -> EuroBidRow {
+    /// q1 of one bid ([`Bid`](crate::nexmark::Bid) or [`Q0Bid`]).
+    #[inline]
+    pub fn of(b: impl Into<Q0Bid>) -> EuroBidRow {
+        let b = b.into();
         EuroBidRow {
             auction: b.auction,
             bidder: b.bidder,
@@ -98,6 +101,6 @@ impl CsvRecord for EuroBidRow {
 }
 
 /// q1 on a stream of bids.
-pub fn q1<'s>(bids: RillStream<'s, Bid>) -> RillStream<'s, EuroBidRow> {
+pub fn q1<'s>(bids: RillStream<'s, Q0Bid>) -> RillStream<'s, EuroBidRow> {
     bids.map(EuroBidRow::of)
 }
