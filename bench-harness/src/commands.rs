@@ -121,6 +121,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 
     let mut figures = RunFigures::new(r.events_in, r.rows_out, r.late_rows, r.elapsed, args.workers);
     figures.window_latency = LatencySummary::from_samples(&r.window_latency_ns);
+    figures.event_latency = LatencySummary::from_samples(&r.event_latency_ns);
     figures.resources = resources;
     figures.operators = r.operators;
     figures.checkpoints = r

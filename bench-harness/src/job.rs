@@ -38,6 +38,9 @@ pub struct JobResult {
     /// One sample per window result: ns from the watermark passing the window's end to the
     /// row leaving the job.
     pub window_latency_ns: Vec<u64>,
+    /// Sampled rows: ns from a source first reading an event at or after the row's newest
+    /// contributing event time to the row leaving the job (an upper bound).
+    pub event_latency_ns: Vec<u64>,
     /// What checkpointing did, for a checkpointed run.
     pub checkpoints: Option<rill::snapshot::CheckpointSummaryReport>,
     /// Set when `--resume` found a finished job's final checkpoint: `(epoch, directory)`.
@@ -149,6 +152,7 @@ fn from_report(r: JobReport) -> JobResult {
         elapsed: r.elapsed,
         operators: r.metrics,
         window_latency_ns: r.window_latency_ns,
+        event_latency_ns: r.event_latency_ns,
         checkpoints: r.checkpoints,
         already_finished: r.already_finished,
     }

@@ -120,6 +120,11 @@ pub struct RunFigures {
     pub throughput_per_worker_events_per_s: f64,
     /// Window latency (watermark passing a window's end to its row leaving the job), if sampled.
     pub window_latency: Option<LatencySummary>,
+    /// Event latency (a source first reading, open loop: being scheduled to send, an event at or
+    /// after a sampled row's newest contributing event time, to the row leaving the job), if
+    /// sampled. Absent in files written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_latency: Option<LatencySummary>,
     /// Process resources during the job.
     pub resources: Resources,
     /// Per-operator metrics at the end of the job.
@@ -211,6 +216,7 @@ impl RunFigures {
             throughput_events_per_s: throughput,
             throughput_per_worker_events_per_s: throughput / workers.max(1) as f64,
             window_latency: None,
+            event_latency: None,
             resources: Resources::default(),
             operators: Vec::new(),
             checkpoints: None,
@@ -380,6 +386,7 @@ mod tests {
     fn sample_run() -> ResultFile {
         let mut figures = RunFigures::new(1_000_000, 720, 12, Duration::from_millis(250), 2);
         figures.window_latency = LatencySummary::from_samples(&[1_000, 2_000, 3_000, 1_000_000]);
+        figures.event_latency = LatencySummary::from_samples(&[5_000, 7_000, 2_000_000]);
         figures.resources = Resources { peak_rss_bytes: Some(50 << 20), cpu_user_s: 0.4, cpu_system_s: 0.05 };
         figures.operators = vec![OperatorFigures {
             name: "window".into(),
@@ -427,6 +434,9 @@ mod tests {
         assert_eq!(v["figures"]["kind"], "run");
         assert_eq!(v["figures"]["throughput_events_per_s"], 4_000_000.0);
         assert_eq!(v["figures"]["throughput_per_worker_events_per_s"], 2_000_000.0);
+        assert_eq!(v["figures"]["event_latency"]["samples"], 3);
+        let max = v["figures"]["event_latency"]["max_ns"].as_u64().expect("event_latency.max_ns");
+        assert!(max.abs_diff(2_000_000) * 1000 <= 2_000_000, "{max}: 3 significant digits");
         for field in ["cpu_model", "logical_cores", "memory_bytes", "kernel", "disk"] {
             assert!(v["machine"].get(field).is_some(), "machine.{field} missing");
         }
@@ -439,6 +449,19 @@ mod tests {
         let ts = v["timestamp"].as_str().expect("timestamp");
         assert_eq!(ts.len(), 20);
         assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T');
+    }
+
+    #[test]
+    fn event_latency_is_optional_in_json() {
+        let mut r = sample_run();
+        let Figures::Run(f) = &mut r.figures else { unreachable!("sample_run is a run") };
+        f.event_latency = None;
+        let mut v: serde_json::Value = serde_json::to_value(&r).expect("serialize");
+        assert!(v["figures"].get("event_latency").is_none(), "absent, not null, without samples");
+        // A file written before event latency was measured reads back as "not measured".
+        v["figures"].as_object_mut().expect("figures object").remove("event_latency");
+        let back: ResultFile = serde_json::from_value(v).expect("deserialize");
+        assert_eq!(back, r);
     }
 
     #[test]

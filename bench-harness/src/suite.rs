@@ -2,16 +2,17 @@
 //! of this binary per step, each writing `DIR/<step>.json`.
 //!
 //! The plan ([`plan`]) is a pure function of `--quick` and the two directories, so that the
-//! command lines are tested without running them. Only the open-loop latency sweep depends on
-//! a measurement: its rates are a percentage of the 1-worker throughput the first step
-//! measured (read back from that step's JSON), resolved just before each sweep step runs.
+//! command lines are tested without running them. Only the open-loop latency steps depend on
+//! a measurement: their rates are a percentage of the 1-worker throughput an earlier step
+//! measured (read back from that step's JSON), resolved just before each open-loop step runs.
 //!
 //! Steps: sensors generated on 1 and 2 workers; a CSV generated into a scratch directory and
 //! sensors read from it on 1 and 2 workers; fraud; every Nexmark query; the baselines (sensors,
 //! Nexmark q5 and q7); sensors with checkpoints every 1000 ms and without, on the same events,
 //! repeated with the order alternating (on/off, off/on, ...) so that drift of the shared machine
-//! affects both; the latency sweep at 10/25/50/75% of the 1-worker maximum; one recovery
-//! measurement. A failing step is reported and the suite goes on; the command fails at the end
+//! affects both; the latency sweep at 10/25/50/75% of the 1-worker maximum; Nexmark q0 and q5
+//! open loop at 50% of their own 1-worker maximum (event latency, and q5's window latency); one
+//! recovery measurement. A failing step is reported and the suite goes on; the command fails at the end
 //! if any step failed.
 
 use std::fs::File;
@@ -38,13 +39,19 @@ pub struct SuiteArgs {
     pub dry_run: bool,
 }
 
-/// The step whose throughput the latency sweep's rates are relative to.
+/// The step whose throughput the sensors latency sweep's rates are relative to.
 pub const MAX_RATE_STEP: &str = "sensors_generated_w1";
+
+/// The Nexmark queries run open loop: `(query, its closed-loop step, percentage of that step's
+/// throughput)`.
+const NEXMARK_LATENCY: [(&str, &str, u64); 2] = [("q0", "nexmark_q0", 50), ("q5", "nexmark_q5", 50)];
 
 /// An open-loop step's offered load, resolved at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenLoop {
-    /// Offered rate as a percentage of [`MAX_RATE_STEP`]'s throughput.
+    /// The step whose measured throughput the rate is relative to.
+    pub of: &'static str,
+    /// Offered rate as a percentage of that step's throughput.
     pub percent: u64,
     /// Planned duration: `--events` becomes rate × seconds.
     pub seconds: u64,
@@ -74,6 +81,7 @@ struct Sizes {
     checkpointed: u64,
     repetitions: usize,
     latency_s: u64,
+    nexmark_latency_s: u64,
     recovery: (u64, u64),
 }
 
@@ -85,6 +93,7 @@ const FULL: Sizes = Sizes {
     checkpointed: 200_000_000,
     repetitions: 3,
     latency_s: 10,
+    nexmark_latency_s: 5,
     recovery: (40_000_000, 10_000_000),
 };
 
@@ -96,6 +105,7 @@ const QUICK: Sizes = Sizes {
     checkpointed: 40_000_000,
     repetitions: 2,
     latency_s: 2,
+    nexmark_latency_s: 2,
     recovery: (15_000_000, 5_000_000),
 };
 
@@ -180,8 +190,17 @@ pub fn plan(quick: bool, data: &Path) -> Vec<Step> {
             name: format!("sensors_latency_{percent}pct"),
             args: args(&["run", "sensors", "--workers", "1", "--window-ms", "1000", "--idle-spin-us", "1000"]),
             json: true,
-            open_loop: Some(OpenLoop { percent, seconds: z.latency_s }),
+            open_loop: Some(OpenLoop { of: MAX_RATE_STEP, percent, seconds: z.latency_s }),
             estimate_s: z.latency_s as f64 + STEP_OVERHEAD_S,
+        });
+    }
+    for (q, of, percent) in NEXMARK_LATENCY {
+        steps.push(Step {
+            name: format!("nexmark_{q}_latency_{percent}pct"),
+            args: args(&["run", "nexmark", "--query", q, "--workers", "1", "--idle-spin-us", "1000"]),
+            json: true,
+            open_loop: Some(OpenLoop { of, percent, seconds: z.nexmark_latency_s }),
+            estimate_s: z.nexmark_latency_s as f64 + STEP_OVERHEAD_S,
         });
     }
     let (events, rate) = z.recovery;
@@ -204,7 +223,7 @@ impl Step {
                 }
                 None => a.extend([
                     "--rate".into(),
-                    format!("<{}% of {MAX_RATE_STEP}>", o.percent),
+                    format!("<{}% of {}>", o.percent, o.of),
                     "--events".into(),
                     format!("<rate x {} s>", o.seconds),
                 ]),
@@ -254,10 +273,10 @@ pub fn command(args: &SuiteArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let start = Instant::now();
     let mut failed = Vec::new();
-    let mut max_rate = None;
     for (i, s) in steps.iter().enumerate() {
-        if s.open_loop.is_some() && max_rate.is_none() {
-            match throughput(&args.results.join(format!("{MAX_RATE_STEP}.json"))) {
+        let mut max_rate = None;
+        if let Some(o) = s.open_loop {
+            match throughput(&args.results.join(format!("{}.json", o.of))) {
                 Ok(r) => max_rate = Some(r),
                 Err(e) => {
                     println!("[{}/{}] {}: skipped ({e:#})", i + 1, steps.len(), s.name);
@@ -346,7 +365,7 @@ mod tests {
         has("run sensors --events 40000000 --json R/sensors_checkpoints_off_rep2.json");
 
         // The latency sweep comes after the maximum is measured, at 10/25/50/75% of it.
-        let sweep: Vec<&Step> = steps.iter().filter(|s| s.open_loop.is_some()).collect();
+        let sweep: Vec<&Step> = steps.iter().filter(|s| s.open_loop.is_some_and(|o| o.of == MAX_RATE_STEP)).collect();
         assert_eq!(
             sweep.iter().map(|s| s.open_loop.map(|o| o.percent)).collect::<Vec<_>>(),
             [10, 25, 50, 75].map(Some)
@@ -357,6 +376,21 @@ mod tests {
             "run sensors --workers 1 --window-ms 1000 --idle-spin-us 1000 --rate 7500000 --events 15000000 \
              --json R/sensors_latency_25pct.json"
         );
+        // Nexmark q0 and q5 open loop at half their own closed-loop maximum, measured earlier.
+        for q in ["q0", "q5"] {
+            let s = &steps[pos(&format!("nexmark_{q}_latency_50pct"))];
+            assert_eq!(s.open_loop.map(|o| (o.of.to_owned(), o.percent)), Some((format!("nexmark_{q}"), 50)));
+            assert!(pos(&format!("nexmark_{q}_latency_50pct")) > pos(&format!("nexmark_{q}")));
+            assert_eq!(
+                s.command_line(results, Some(2_000_000.0)).join(" "),
+                format!(
+                    "run nexmark --query {q} --workers 1 --idle-spin-us 1000 --rate 1000000 --events 2000000 \
+                     --json R/nexmark_{q}_latency_50pct.json"
+                )
+            );
+            assert!(s.command_line(results, None).join(" ").contains(&format!("--rate <50% of nexmark_{q}>")));
+        }
+        assert_eq!(steps.iter().filter(|s| s.open_loop.is_some()).count(), 6);
 
         let quick: f64 = steps.iter().map(|s| s.estimate_s).sum();
         let full: f64 = plan(false, data).iter().map(|s| s.estimate_s).sum();

@@ -85,12 +85,14 @@ pub fn run_summary(workload: &str, workers: usize, f: &RunFigures) -> String {
     );
     let _ = writeln!(s, "rows out:       {}", thousands(f.rows_out));
     let _ = writeln!(s, "late rows:      {}", thousands(f.late_rows));
-    match &f.window_latency {
-        Some(l) => {
-            let _ = writeln!(s, "window latency: {}", latency_line(l));
-        }
-        None => {
-            let _ = writeln!(s, "window latency: no samples");
+    for (what, l) in [("window latency:", &f.window_latency), ("event latency: ", &f.event_latency)] {
+        match l {
+            Some(l) => {
+                let _ = writeln!(s, "{what} {}", latency_line(l));
+            }
+            None => {
+                let _ = writeln!(s, "{what} no samples");
+            }
         }
     }
     let r = &f.resources;

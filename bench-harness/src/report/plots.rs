@@ -13,6 +13,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Entry, Loaded, median};
+use crate::results::{LatencySummary, RunFigures};
 
 /// What became of one plot.
 #[derive(Debug, Clone)]
@@ -46,11 +47,11 @@ pub fn draw_all(loaded: &Loaded, dir: &Path) -> anyhow::Result<Vec<PlotOutcome>>
 
     let lat = latency_points(loaded);
     out.push(if lat.iter().all(|(_, p)| p.is_empty()) {
-        skipped("Latency percentiles", "no run recorded window latency")
+        skipped("Latency percentiles", "no run recorded window or event latency")
     } else {
         let spec = XySpec {
             file: "latency.svg",
-            caption: "Window latency per run (x: run # of the latency table)",
+            caption: "Window and event latency per run (x: run # of the latency table)",
             x_desc: "run #",
             y_desc: "latency, ms (log)",
             lines: false,
@@ -62,11 +63,11 @@ pub fn draw_all(loaded: &Loaded, dir: &Path) -> anyhow::Result<Vec<PlotOutcome>>
 
     let load = latency_vs_load(loaded);
     out.push(if load.is_empty() {
-        skipped("Latency vs offered load", "no run with an offered rate (`--rate`) recorded window latency")
+        skipped("Latency vs offered load", "no run with an offered rate (`--rate`) recorded window or event latency")
     } else {
         let spec = XySpec {
             file: "latency_vs_load.svg",
-            caption: "Window latency vs offered load (median of the runs at each rate)",
+            caption: "Window and event latency vs offered load (median of the runs at each rate)",
             x_desc: "offered rate, M events/s",
             y_desc: "latency, ms (log)",
             lines: true,
@@ -154,55 +155,70 @@ pub fn throughput_bars(loaded: &Loaded) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Runs with window latency, in file order (numbered from 1 as in the summary's table).
+/// Reads one latency kind of a run.
+pub type LatencyOf = fn(&RunFigures) -> Option<&LatencySummary>;
+
+/// The two latency kinds a run may record: `window` (watermark to output) and `event` (event to
+/// output).
+pub const LATENCY_KINDS: [(&str, LatencyOf); 2] =
+    [("window", |f| f.window_latency.as_ref()), ("event", |f| f.event_latency.as_ref())];
+
+/// Runs with window or event latency, in file order (numbered from 1 as in the summary's table).
 pub fn latency_runs(loaded: &Loaded) -> Vec<&Entry> {
-    loaded.results.iter().filter(|e| e.run().is_some_and(|f| f.window_latency.is_some())).collect()
+    loaded
+        .results
+        .iter()
+        .filter(|e| e.run().is_some_and(|f| LATENCY_KINDS.iter().any(|(_, k)| k(f).is_some())))
+        .collect()
 }
 
-/// Four series (p50, p99, p99.9, max) of (run #, ms).
+/// Per latency kind, four series (p50, p99, p99.9, max) of (run #, ms).
 pub fn latency_points(loaded: &Loaded) -> Vec<Series> {
     let runs = latency_runs(loaded);
-    type Percentile = fn(&crate::results::LatencySummary) -> u64;
+    type Percentile = fn(&LatencySummary) -> u64;
     let pick: [(&str, Percentile); 4] =
         [("p50", |l| l.p50_ns), ("p99", |l| l.p99_ns), ("p99.9", |l| l.p999_ns), ("max", |l| l.max_ns)];
-    pick.iter()
-        .map(|(name, f)| {
+    let mut out = Vec::new();
+    for (kind, of) in LATENCY_KINDS {
+        for (name, f) in &pick {
             let pts = runs
                 .iter()
                 .enumerate()
                 .filter_map(|(i, e)| {
-                    let l = e.run()?.window_latency.as_ref()?;
+                    let l = of(e.run()?)?;
                     Some(((i + 1) as f64, f(l) as f64 / 1e6))
                 })
                 .collect();
-            ((*name).to_owned(), pts)
-        })
-        .collect()
+            out.push((format!("{kind} {name}"), pts));
+        }
+    }
+    out
 }
 
-/// Per query and worker count, p50 and p99 of (offered M events/s, ms): at each offered rate the
-/// median over the runs at that rate, sorted by rate.
+/// Per query, worker count and latency kind, p50 and p99 of (offered M events/s, ms): at each
+/// offered rate the median over the runs at that rate, sorted by rate. Series without points are
+/// left out.
 pub fn latency_vs_load(loaded: &Loaded) -> Vec<Series> {
-    let with_rate: Vec<&Entry> = loaded
-        .results
-        .iter()
-        .filter(|e| e.result.configuration.rate.is_some() && e.run().is_some_and(|f| f.window_latency.is_some()))
-        .collect();
+    let with_rate: Vec<&Entry> =
+        latency_runs(loaded).into_iter().filter(|e| e.result.configuration.rate.is_some()).collect();
     let mut groups: Vec<String> =
         with_rate.iter().map(|e| format!("{} w{}", e.label(), e.result.configuration.workers)).collect();
     groups.sort();
     groups.dedup();
     let mut out = Vec::new();
     for g in groups {
-        for (p, f) in [("p50", 0usize), ("p99", 1)] {
+        for ((kind, of), (p, f)) in LATENCY_KINDS.into_iter().flat_map(|k| [(k, ("p50", 0usize)), (k, ("p99", 1))]) {
             let runs: Vec<(u64, f64)> = with_rate
                 .iter()
                 .filter(|e| format!("{} w{}", e.label(), e.result.configuration.workers) == g)
                 .filter_map(|e| {
-                    let l = e.run()?.window_latency?;
+                    let l = of(e.run()?)?;
                     Some((e.result.configuration.rate?, if f == 0 { l.p50_ns } else { l.p99_ns } as f64 / 1e6))
                 })
                 .collect();
+            if runs.is_empty() {
+                continue;
+            }
             let mut rates: Vec<u64> = runs.iter().map(|r| r.0).collect();
             rates.sort_unstable();
             rates.dedup();
@@ -213,7 +229,7 @@ pub fn latency_vs_load(loaded: &Loaded) -> Vec<Series> {
                     median(&at).map(|v| (rate as f64 / 1e6, v))
                 })
                 .collect();
-            out.push((format!("{g} {p}"), pts));
+            out.push((format!("{g} {kind} {p}"), pts));
         }
     }
     out

@@ -198,6 +198,64 @@ fn missing_figures_say_not_measured_and_empty_plots_are_not_drawn() {
 }
 
 #[test]
+fn event_latency_beside_window_latency_per_run_and_per_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut both = run_file(1_000_000, 1, 999_000.0, false);
+    both["configuration"]["rate"] = json!(1_000_000);
+    both["figures"]["event_latency"] = latency(2_500_000, 5_000_000, 6_000_000, 7_000_000);
+    write(d, "both.json", &both);
+    // Stateless queries (Nexmark q0-q2) record event latency only.
+    let mut event_only = run_file(1_000_000, 1, 499_000.0, false);
+    event_only["configuration"]["rate"] = json!(500_000);
+    event_only["figures"]["window_latency"] = Value::Null;
+    event_only["figures"]["event_latency"] = latency(1_000_000, 2_000_000, 3_000_000, 4_000_000);
+    write(d, "event_only.json", &event_only);
+    // A file from before event latency was measured has no such field at all.
+    write(d, "old.json", &run_file(1_000_000, 1, 2_000_000.0, false));
+
+    let s = report(d);
+    let nm = NOT_MEASURED;
+    let b = line_with(&s, &["| 1 | both.json | sensors | 1 | 1.00 M/s |"]);
+    assert!(
+        b.ends_with("| 100 | 1.50 ms | 3.00 ms | 4.00 ms | 9.00 ms | 100 | 2.50 ms | 5.00 ms | 6.00 ms | 7.00 ms |"),
+        "{b}"
+    );
+    // A run with event latency only is numbered, as it is drawn in the per-run plot.
+    let e = line_with(&s, &["| 2 | event_only.json |"]);
+    assert!(
+        e.ends_with(&format!("| {nm} | {nm} | {nm} | {nm} | {nm} | 100 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms |")),
+        "{e}"
+    );
+    let o = line_with(&s, &["| 3 | old.json |"]);
+    assert!(o.ends_with(&format!("| 9.00 ms | {nm} | {nm} | {nm} | {nm} | {nm} |")), "{o}");
+    // Latency vs offered load: one row per kind and run.
+    assert!(line_with(&s, &["| sensors | 1 | 1.00 |", "| window |"]).contains("| 100 | 1.50 ms |"));
+    assert!(line_with(&s, &["| sensors | 1 | 1.00 |", "| event |"]).contains("| 100 | 2.50 ms |"));
+    assert!(line_with(&s, &["| sensors | 1 | 0.50 |", "| event |"]).contains("| 100 | 1.00 ms |"));
+    assert!(line_with(&s, &["| sensors | 1 | 0.50 |", "| window |"]).contains(&format!("| window | {nm} |")));
+    for p in ["latency.svg", "latency_vs_load.svg"] {
+        assert!(is_svg(&d.join("plots").join(p)), "{p} is not an SVG file");
+    }
+}
+
+#[test]
+fn event_latency_alone_draws_the_latency_plots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut r = run_file(1_000_000, 1, 499_000.0, false);
+    r["configuration"]["rate"] = json!(500_000);
+    r["figures"]["window_latency"] = Value::Null;
+    r["figures"]["event_latency"] = latency(1_000_000, 2_000_000, 3_000_000, 4_000_000);
+    write(d, "q0.json", &r);
+    let s = report(d);
+    for p in ["latency.svg", "latency_vs_load.svg"] {
+        assert!(is_svg(&d.join("plots").join(p)), "{p} not drawn from event latency alone");
+        assert!(s.contains(&format!("(plots/{p})")), "{p} not linked");
+    }
+}
+
+#[test]
 fn checkpoint_figures_ratio_and_scatter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();

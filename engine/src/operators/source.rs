@@ -249,6 +249,8 @@ where
                 batch.clear();
                 // Timely may have taken the previous buffer: give the new one its full size.
                 batch.reserve(BATCH);
+                // Before the read, so the event-time log never dates a record later than it was read.
+                let read_at = watermark_log.as_ref().map(|_| Instant::now());
                 status = match rd.read(&mut batch, BATCH) {
                     Ok(s) => s,
                     Err(e) => {
@@ -259,6 +261,9 @@ where
                 if !batch.is_empty() {
                     for r in &batch {
                         tracker.observe(r.event_time());
+                    }
+                    if let (Some(log), Some(at)) = (&watermark_log, read_at) {
+                        log.events().record(worker, tracker.max_seen().0, rd.scheduled_time().unwrap_or(at));
                     }
                     if let Some(p) = &participant {
                         p.coordinator().count_events(batch.len() as u64);

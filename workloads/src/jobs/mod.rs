@@ -7,7 +7,8 @@
 //!
 //! Each job reads either generated events (every worker generates its own share, optionally
 //! open-loop at a fixed rate) or a CSV file (split across workers), and reports throughput,
-//! counts, per-operator metrics and watermark-to-output latency.
+//! counts, per-operator metrics and two latencies (see [`Probe`]): watermark to output (rows that
+//! a watermark crossing made final) and event to output (every job).
 
 pub mod fraud;
 pub mod nexmark;
@@ -17,6 +18,7 @@ pub use fraud::run_fraud;
 pub use sensors::run_sensors;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,8 +31,7 @@ use rill::runtime::metrics::OperatorSnapshot;
 use rill::time::Event;
 use rill::time::watermark::WatermarkStrategy;
 use rill::{Counter, Dataflow, Sink};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Inspect;
 
 use crate::Generator;
 
@@ -112,6 +113,10 @@ pub struct JobReport {
     /// One sample per result row whose event time marks a watermark crossing (window ends,
     /// timer firings): ns from the job's watermark passing it to the row leaving the job.
     pub window_latency_ns: Vec<u64>,
+    /// Sampled result rows (see [`Probe::every`]): ns from a source first reading (open loop:
+    /// being scheduled to send) an event at or after the row's newest contributing event time to
+    /// the row leaving the job, an upper bound on the row's event-to-output latency.
+    pub event_latency_ns: Vec<u64>,
     /// What checkpointing did, for a checkpointed job.
     pub checkpoints: Option<rill::snapshot::CheckpointSummaryReport>,
     /// Set when `--resume` found the final checkpoint of a finished job (its epoch and
@@ -150,7 +155,8 @@ pub(crate) type JobDataflow<T, O> =
 
 /// Runs a job: the source named `source_name` over `source`, the job's `dataflow`, and the
 /// sinks `opts` asks for, plus a row counter and a latency probe that reads each row's
-/// watermark crossing with `crossing_of`.
+/// watermark crossing with `crossing_of` and takes its event time as its newest contributing
+/// event's (window ends - 1, alerts' transactions).
 pub(crate) fn run_job<G, T, O>(
     opts: &JobOptions,
     source_name: &'static str,
@@ -164,14 +170,13 @@ where
     O: Data + Event + CsvRecord,
 {
     let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
-    let log = Arc::new(WatermarkLog::new(opts.workers));
-    let samples = Arc::new(Mutex::new(Vec::new()));
+    let latency = Latency::new(opts);
     let (rows, late_rows) = (Counter::new(), Counter::new());
     let start = Instant::now();
-    let (opts2, rows2, late2, samples2) = (opts.clone(), rows.clone(), late_rows.clone(), Arc::clone(&samples));
+    let (opts2, rows2, late2, latency2) = (opts.clone(), rows.clone(), late_rows.clone(), latency.clone());
     let shared = Arc::new(rill::runtime::JobShared::default());
     let outcome = rill::runtime::execute_checkpointed(job_config(opts), shared, move |df| {
-        let options = SourceOptions { strategy, watermark_log: Some(Arc::clone(&log)) };
+        let options = latency2.source_options(strategy);
         let input = match &source {
             Source::Generated(g) => {
                 let (g, total) = (Arc::clone(g), g.events());
@@ -184,10 +189,11 @@ where
             Source::Csv(path) => df.csv_source::<T>(source_name, path, options),
         };
         let (rows, late) = dataflow(df, input, &opts2);
+        let probe = Probe { crossing: Some(crossing_of), newest: |r: &O, _: u64| Some(r.event_time().0), every: 1 };
+        let rows = latency2.probe(probe, rows);
         if let Some(path) = &opts2.output {
             rows.clone().sink_csv(df, path);
         }
-        latency_sink(rows.clone(), Arc::clone(&log), Arc::clone(&samples2), crossing_of);
         rows.count_into(df, &rows2);
         if let Some(path) = &opts2.late_output {
             late.clone().sink_csv(df, path);
@@ -204,12 +210,13 @@ where
                 elapsed: Duration::ZERO,
                 metrics: Vec::new(),
                 window_latency_ns: Vec::new(),
+                event_latency_ns: Vec::new(),
                 checkpoints: None,
                 already_finished: Some((epoch, from)),
             });
         }
     };
-    let window_latency_ns = std::mem::take(&mut *samples.lock().expect("latency samples lock"));
+    let LatencySamples { window_ns: window_latency_ns, event_ns: event_latency_ns } = latency.take();
     Ok(JobReport {
         events_in: source_count(&outcome.metrics, source_name),
         rows_out: rows.get(),
@@ -217,49 +224,157 @@ where
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
         window_latency_ns,
+        event_latency_ns,
         checkpoints: outcome.checkpoints,
         already_finished: None,
     })
 }
 
-/// Records, for each row, the time from the job's watermark passing `crossing_of(row)` to the
-/// row reaching this sink, into `samples`.
-pub(crate) fn latency_sink<'s, D, F>(
-    stream: RillStream<'s, D>,
+/// The latency samples of a job's rows, in ns (see [`JobReport`]).
+#[derive(Debug, Default)]
+pub(crate) struct LatencySamples {
+    /// Watermark to output.
+    pub(crate) window_ns: Vec<u64>,
+    /// Event to output.
+    pub(crate) event_ns: Vec<u64>,
+}
+
+/// A job's latency clock (its source's [`WatermarkLog`]) and what its probe recorded.
+#[derive(Clone)]
+pub(crate) struct Latency {
     log: Arc<WatermarkLog>,
-    samples: Arc<Mutex<Vec<u64>>>,
-    crossing_of: F,
-) where
-    D: Event + Clone + 'static,
-    F: Fn(&D) -> u64 + 'static,
-{
-    let mut cache: HashMap<u64, Instant> = HashMap::new();
-    let mut local: Vec<u64> = Vec::new();
-    stream.sink(Pipeline, "LatencySink", move |(input, frontier)| {
-        input.for_each_stamp(|_, data| {
-            let now = Instant::now();
-            for batch in data {
-                for row in batch.iter() {
-                    let t = crossing_of(row);
-                    let crossed = match cache.get(&t) {
-                        Some(c) => Some(*c),
-                        None => log.crossing(t).inspect(|c| {
-                            cache.insert(t, *c);
-                        }),
-                    };
-                    if let Some(c) = crossed {
-                        local.push(now.saturating_duration_since(c).as_nanos() as u64);
+    samples: Arc<Mutex<LatencySamples>>,
+    delay_ms: u64,
+}
+
+impl Latency {
+    /// The clock of a job run with `opts`.
+    pub(crate) fn new(opts: &JobOptions) -> Self {
+        Latency {
+            log: Arc::new(WatermarkLog::new(opts.workers)),
+            samples: Arc::default(),
+            delay_ms: opts.max_out_of_orderness_ms,
+        }
+    }
+
+    /// The options of a source that records into this clock.
+    pub(crate) fn source_options(&self, strategy: WatermarkStrategy) -> SourceOptions {
+        SourceOptions { strategy, watermark_log: Some(Arc::clone(&self.log)) }
+    }
+
+    /// `rows`, timed by `probe` against this clock.
+    pub(crate) fn probe<'s, D, C, N>(&self, probe: Probe<C, N>, rows: RillStream<'s, D>) -> RillStream<'s, D>
+    where
+        D: Data,
+        C: Fn(&D) -> u64 + 'static,
+        N: Fn(&D, u64) -> Option<u64> + 'static,
+    {
+        probe.attach(rows, Arc::clone(&self.log), Arc::clone(&self.samples), self.delay_ms)
+    }
+
+    /// The samples recorded, once the job has finished.
+    pub(crate) fn take(&self) -> LatencySamples {
+        std::mem::take(&mut *self.samples.lock().expect("latency samples lock"))
+    }
+}
+
+/// What a job's latency probe reads of its result rows. Rows are timed as they enter the job's
+/// sink (the probe sits right before it on the same worker, passing batches through uncopied).
+///
+/// * Watermark to output: for a row that a watermark crossing made final, the time from the
+///   job's watermark (the least over the source's instances) reaching `crossing(row)` to the
+///   row leaving the job ([`WatermarkLog::crossing`]). Every such row is a sample.
+/// * Event to output: for a sampled row whose newest contributing event has event time
+///   `t = newest(row, read_bound)`, the time from the earliest moment any source instance read
+///   (open loop: was scheduled to send) an event with event time `t` or later
+///   ([`rill::runtime::latency::EventTimeLog::first_read`]) to the row leaving the job: an
+///   upper bound on the row's latency, never an underestimate. `read_bound` is the batch's stamp
+///   plus the watermark delay, the greatest event time its source had read before reading the
+///   batch: a stand-in for `t` where a stateless job's rows carry no event time.
+pub(crate) struct Probe<C, N> {
+    /// The event time whose watermark crossing made the row final (window end, timer), for jobs
+    /// whose rows have one.
+    pub(crate) crossing: Option<C>,
+    /// The row's `t`, if the row has one.
+    pub(crate) newest: N,
+    /// Sampling of event latency: rows `0, every, 2 * every, ...` of each batch reaching the
+    /// sink (1: every row; a source batch's size: about one row per source batch).
+    pub(crate) every: usize,
+}
+
+impl<C, N> Probe<C, N> {
+    /// Records `stream`'s latencies against `log` into `samples` (once its input is exhausted)
+    /// and passes the stream on unchanged.
+    pub(crate) fn attach<'s, D>(
+        self,
+        stream: RillStream<'s, D>,
+        log: Arc<WatermarkLog>,
+        samples: Arc<Mutex<LatencySamples>>,
+        delay_ms: u64,
+    ) -> RillStream<'s, D>
+    where
+        D: Data,
+        C: Fn(&D) -> u64 + 'static,
+        N: Fn(&D, u64) -> Option<u64> + 'static,
+    {
+        let Probe { crossing, newest, every } = self;
+        let every = every.max(1);
+        let mut crossed_at = Memo::default();
+        let mut read_at = Memo::default();
+        let mut local = LatencySamples::default();
+        stream.inspect_core(move |event| match event {
+            Ok((stamp, rows)) => {
+                let now = Instant::now();
+                let since = |at: Instant| now.saturating_duration_since(at).as_nanos() as u64;
+                if let Some(crossing) = &crossing {
+                    for row in rows {
+                        if let Some(at) = crossed_at.get(crossing(row), |t| log.crossing(t)) {
+                            local.window_ns.push(since(at));
+                        }
+                    }
+                }
+                let read_bound = stamp.iter().map(|t| t.event.0).min().unwrap_or(0).saturating_add(delay_ms);
+                for row in rows.iter().step_by(every) {
+                    if let Some(t) = newest(row, read_bound)
+                        && let Some(at) = read_at.get(t, |t| log.events().first_read(t))
+                    {
+                        local.event_ns.push(since(at));
                     }
                 }
             }
-        });
-        if cache.len() > 4096 {
-            cache.clear();
+            Err(frontier) => {
+                if frontier.is_empty() && !(local.window_ns.is_empty() && local.event_ns.is_empty()) {
+                    let mut all = samples.lock().expect("latency samples lock");
+                    all.window_ns.append(&mut local.window_ns);
+                    all.event_ns.append(&mut local.event_ns);
+                }
+            }
+        })
+    }
+}
+
+/// Lookups of instants by event time, kept once found (an instant, once known, never changes),
+/// and forgotten in bulk when many.
+struct Memo<K>(HashMap<K, Instant>);
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo(HashMap::new())
+    }
+}
+
+impl<K: Hash + Eq + Copy> Memo<K> {
+    fn get(&mut self, key: K, find: impl FnOnce(K) -> Option<Instant>) -> Option<Instant> {
+        if let Some(at) = self.0.get(&key) {
+            return Some(*at);
         }
-        if frontier.frontier().is_empty() && !local.is_empty() {
-            samples.lock().expect("latency samples lock").append(&mut local);
+        let at = find(key)?;
+        if self.0.len() >= 4096 {
+            self.0.clear();
         }
-    });
+        self.0.insert(key, at);
+        Some(at)
+    }
 }
 
 /// The engine configuration of a job run with `opts`.

@@ -35,6 +35,7 @@
 //! `out_of_order_group_size = 1`, and its CSV export) no record is ever late, whatever the
 //! number of workers, so the results are exactly the reference's.
 
+mod latency;
 mod q0;
 mod q1;
 mod q11;
@@ -74,8 +75,9 @@ pub use q9::{Q9Row, q9};
 pub use q11::{BidderTime, Q11Row, q11};
 pub use winning::{AuctionBid, AuctionLite, BidLite, Winner};
 
-use super::{Input, JobOptions, JobReport, Source, job_config, resolve, rows_out, sink_rows, source_count};
+use super::{Input, JobOptions, JobReport, Latency, Source, job_config, resolve, rows_out, sink_rows, source_count};
 use crate::nexmark::{Auction, Bid, Nexmark, NexmarkConfig, NexmarkEvent, Person};
+use latency::RowTimes;
 
 /// The name of the bid source of q0-q2 (generated or CSV), and of the bid-file source of the
 /// other queries' CSV input.
@@ -223,7 +225,7 @@ type QueryFn<I, O> = for<'s> fn(RillStream<'s, I>) -> RillStream<'s, O>;
 fn run_query<I, O>(opts: &JobOptions, source: Source<Nexmark>, query: QueryFn<I, O>) -> rill::Result<JobReport>
 where
     I: Data + Event + CsvRecord + From<Bid>,
-    O: Data + CsvRecord,
+    O: Data + CsvRecord + RowTimes,
 {
     let strategy = WatermarkStrategy::bounded_out_of_orderness(opts.max_out_of_orderness_ms);
     let generated = match &source {
@@ -236,9 +238,10 @@ where
     };
     let rows = Counter::new();
     let start = Instant::now();
-    let (opts2, rows2) = (opts.clone(), rows.clone());
+    let (opts2, rows2, latency) = (opts.clone(), rows.clone(), Latency::new(opts));
+    let latency2 = latency.clone();
     let outcome = rill::execute(job_config(opts), move |df: &mut Dataflow<'_>| {
-        let options = SourceOptions { strategy, watermark_log: None };
+        let options = latency2.source_options(strategy);
         let bids = match &source {
             Source::Generated(g) => {
                 let (g, total) = (Arc::clone(g), g.config().events);
@@ -258,16 +261,18 @@ where
             }
             Source::Csv(path) => df.csv_source::<I>(SOURCE, path, options),
         };
-        sink_rows(df, query(bids), opts2.output.as_ref(), &rows2);
+        sink_rows(df, latency2.probe(O::probe(), query(bids)), opts2.output.as_ref(), &rows2);
     })?;
     let events_in = generated.unwrap_or_else(|| source_count(&outcome.metrics, SOURCE));
+    let samples = latency.take();
     Ok(JobReport {
         events_in,
         rows_out: rows_out(&outcome.metrics, opts.output.as_ref(), &rows),
         late_rows: 0,
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
-        window_latency_ns: Vec::new(),
+        window_latency_ns: samples.window_ns,
+        event_latency_ns: samples.event_ns,
         checkpoints: None,
         already_finished: None,
     })
@@ -386,7 +391,7 @@ fn csv_input<'s, I: QueryInput>(df: &Dataflow<'s>, path: &Path, options: &Source
 
 /// Runs a stateful query: its source (generated, or one CSV source per file it reads), its
 /// dataflow, the output sink, and row and late counters.
-fn run_stateful<I: QueryInput, O: Data + CsvRecord>(
+fn run_stateful<I: QueryInput, O: Data + CsvRecord + RowTimes>(
     opts: &JobOptions,
     source: Source<Nexmark>,
     dataflow: StatefulFn<I, O>,
@@ -398,9 +403,10 @@ fn run_stateful<I: QueryInput, O: Data + CsvRecord>(
     };
     let (rows, late) = (Counter::new(), Counter::new());
     let start = Instant::now();
-    let (opts2, rows2, late2) = (opts.clone(), rows.clone(), late.clone());
+    let (opts2, rows2, late2, latency) = (opts.clone(), rows.clone(), late.clone(), Latency::new(opts));
+    let latency2 = latency.clone();
     let outcome = rill::execute(job_config(opts), move |df: &mut Dataflow<'_>| {
-        let options = SourceOptions { strategy, watermark_log: None };
+        let options = latency2.source_options(strategy);
         let input: RillStream<'_, I> = match &source {
             Source::Generated(g) => {
                 let (g, total) = (Arc::clone(g), g.config().events);
@@ -418,22 +424,24 @@ fn run_stateful<I: QueryInput, O: Data + CsvRecord>(
                     None => df.generator_source(EVENTS_SOURCE, total, options, fill),
                 }
             }
-            Source::Csv(path) => csv_input::<I>(df, path, &options),
+            Source::Csv(path) => csv_input::<I>(df, path, &latency::csv_options::<I>(&options)),
         };
         let out = dataflow(df, input);
-        sink_rows(df, out.rows, opts2.output.as_ref(), &rows2);
+        sink_rows(df, latency2.probe(O::probe(), out.rows), opts2.output.as_ref(), &rows2);
         out.late.count_into(df, &late2);
     })?;
     let events_in = generated.unwrap_or_else(|| {
         [PERSONS_SOURCE, AUCTIONS_SOURCE, SOURCE].iter().map(|s| source_count(&outcome.metrics, s)).sum()
     });
+    let samples = latency.take();
     Ok(JobReport {
         events_in,
         rows_out: rows_out(&outcome.metrics, opts.output.as_ref(), &rows),
         late_rows: late.get(),
         elapsed: outcome.elapsed,
         metrics: outcome.metrics,
-        window_latency_ns: Vec::new(),
+        window_latency_ns: samples.window_ns,
+        event_latency_ns: samples.event_ns,
         checkpoints: None,
         already_finished: None,
     })
