@@ -347,9 +347,9 @@ fn bids_with_row(dir: &Path, bad: &str) {
 
 #[test]
 fn malformed_bid_rows_name_line_and_column_even_in_skipped_columns() {
-    // q0 and q1 skip `channel` and `url`, q2 all but `auction`, `price` and `date_time`: a
-    // skipped field must still be well-formed and the row must have all seven columns.
-    let all = [Query::Q0, Query::Q1, Query::Q2];
+    // q0 and q1 skip `channel` and `url`, q2 and q5 all but `auction`, `price` and `date_time`:
+    // a skipped field must still be well-formed and the row must have all seven columns.
+    let all = [Query::Q0, Query::Q1, Query::Q2, Query::Q5];
     let cases: [(&str, &[Query], usize, &str, &str); 8] = [
         (r#"1007,1001,100,Google,"https://x,1436918400000,e"#, &all, 5, "url", "unterminated"),
         (r#"1007,1001,100,"Goo"gle,u,1436918400000,e"#, &all, 4, "channel", "after closing quote"),
@@ -378,9 +378,11 @@ fn malformed_bid_rows_name_line_and_column_even_in_skipped_columns() {
             }
         }
     }
-    // q2 does not read `bidder`: a bidder that is no number is a well-formed field it skips.
+    // q2 and q5 do not read `bidder`: a bidder that is no number is a well-formed field they skip.
     bids_with_row(dir.path(), "1007,10x1,100,Google,u,1436918400000,e");
     let opts = JobOptions { output: Some(dir.path().join("out.csv")), ..Default::default() };
-    let report = run_nexmark(&opts, &Input::Csv(dir.path().to_owned()), Query::Q2).expect("q2 runs");
-    assert_eq!(report.events_in, 4);
+    for query in [Query::Q2, Query::Q5] {
+        let report = run_nexmark(&opts, &Input::Csv(dir.path().to_owned()), query).expect("query runs");
+        assert_eq!(report.events_in, 4, "{query}");
+    }
 }

@@ -329,6 +329,14 @@ pub trait QueryInput: Data + Event {
         None
     }
 
+    /// What the query reads each row of a CSV bid file into: [`Bid`] (every column), or a
+    /// projection that parses only the columns the query reads and skips the others (still
+    /// checked to be well-formed fields, in a row of seven).
+    type CsvBid: Data + Event + CsvRecord;
+
+    /// The query's record for a row of a CSV bid file, if it keeps this one.
+    fn csv_bid(b: Self::CsvBid) -> Option<Self>;
+
     /// The query's record for any event.
     #[inline]
     fn of_event(e: NexmarkEvent) -> Option<Self> {
@@ -382,7 +390,7 @@ fn csv_input<'s, I: QueryInput>(df: &Dataflow<'s>, path: &Path, options: &Source
     }
     if I::BIDS {
         let file = if I::PERSONS || I::AUCTIONS { path.join("bid.csv") } else { bids_file(path) };
-        streams.push(df.csv_source::<Bid>(SOURCE, file, options.clone()).flat_map(I::bid));
+        streams.push(df.csv_source::<I::CsvBid>(SOURCE, file, options.clone()).flat_map(I::csv_bid));
     }
     let mut streams = streams.into_iter();
     let first = streams.next().expect("a query reads at least one kind of event");

@@ -57,6 +57,13 @@ impl QueryInput for BidderTime {
     fn bid(b: Bid) -> Option<Self> {
         Some(BidderTime { bidder: b.bidder, date_time: b.date_time })
     }
+
+    type CsvBid = Bid;
+
+    #[inline]
+    fn csv_bid(b: Bid) -> Option<Self> {
+        Self::bid(b)
+    }
 }
 
 /// A q11 row: `bidder,bid_count,session_start_ms,session_end_ms`.

@@ -104,6 +104,13 @@ impl QueryInput for Q3In {
     fn auction(a: Auction) -> Option<Self> {
         (a.category == CATEGORY).then_some(Q3In::Auction { id: a.id, seller: a.seller, date_time: a.date_time })
     }
+
+    type CsvBid = crate::nexmark::Bid;
+
+    #[inline]
+    fn csv_bid(b: Self::CsvBid) -> Option<Self> {
+        Self::bid(b)
+    }
 }
 
 /// A q3 row: `name,city,state,id`.

@@ -38,7 +38,7 @@ use rill::{Dataflow, Event, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::Concat;
 
-use super::{QueryInput, QueryOutput, units};
+use super::{Q2Bid, QueryInput, QueryOutput, units};
 use crate::nexmark::Bid;
 
 /// Window length (ms).
@@ -69,6 +69,15 @@ impl QueryInput for AuctionTime {
 
     #[inline]
     fn bid(b: Bid) -> Option<Self> {
+        Some(AuctionTime { auction: b.auction, date_time: b.date_time })
+    }
+
+    /// From CSV, only a bid's numbers are parsed ([`Q2Bid`]: `auction`, `price`, `date_time`);
+    /// its strings are skipped, not kept.
+    type CsvBid = Q2Bid;
+
+    #[inline]
+    fn csv_bid(b: Q2Bid) -> Option<Self> {
         Some(AuctionTime { auction: b.auction, date_time: b.date_time })
     }
 }

@@ -80,6 +80,13 @@ impl QueryInput for Q7Bid {
     fn bid(b: Bid) -> Option<Self> {
         Some(Q7Bid { auction: b.auction, price: b.price, bidder: b.bidder, date_time: b.date_time, extra: b.extra })
     }
+
+    type CsvBid = Bid;
+
+    #[inline]
+    fn csv_bid(b: Bid) -> Option<Self> {
+        Self::bid(b)
+    }
 }
 
 impl CsvRecord for Q7Bid {

@@ -93,6 +93,13 @@ impl QueryInput for Q8In {
     fn auction(a: Auction) -> Option<Self> {
         Some(Q8In::Auction { seller: a.seller, date_time: a.date_time })
     }
+
+    type CsvBid = crate::nexmark::Bid;
+
+    #[inline]
+    fn csv_bid(b: Self::CsvBid) -> Option<Self> {
+        Self::bid(b)
+    }
 }
 
 /// A q8 row: `id,name,window_start_ms`.

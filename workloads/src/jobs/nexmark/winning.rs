@@ -125,6 +125,13 @@ impl QueryInput for AuctionBid {
     fn bid(b: Bid) -> Option<Self> {
         Some(AuctionBid::Bid(BidLite { auction: b.auction, bidder: b.bidder, price: b.price, date_time: b.date_time }))
     }
+
+    type CsvBid = Bid;
+
+    #[inline]
+    fn csv_bid(b: Bid) -> Option<Self> {
+        Self::bid(b)
+    }
 }
 
 /// An auction and its winning bid.
