@@ -361,6 +361,11 @@ def main():
     conf.set("table.local-time-zone", "UTC")
     conf.set("parallelism.default", str(args.parallelism))
     conf.set("table.exec.resource.default-parallelism", str(args.parallelism))
+    # The tuning a throughput-minded Flink user sets first: operators chained in one task pass
+    # records without copying them. Measured on the sensors CSV (10 M rows, parallelism 1):
+    # job 30.1-31.0 s without, 21.4-22.1 s with; same rows. Mini-batch aggregation on top gave
+    # nothing more (22.6 s) and is not set.
+    conf.set("pipeline.object-reuse", "true")
     for ddl in ddls:
         env.execute_sql(ddl)
     sink_columns, insert = query_sql(query, args)
