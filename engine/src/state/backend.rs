@@ -318,19 +318,31 @@ impl<K: Key> KeyedStateBackend<K> {
 
     #[inline]
     fn parts_mut<V: Stored>(&mut self, id: StateId) -> (&mut Table<K, V>, &Current<K>) {
-        let Some(cur) = self.current.as_ref() else { no_current_key() };
-        let Some(entry) = self.states.get_mut(id.0 as usize) else { unregistered(id) };
-        match entry.table.as_any_mut().downcast_mut::<Table<K, V>>() {
-            Some(t) => (t, cur),
-            None => wrong_table(entry.name),
-        }
+        self.state_mut::<Table<K, V>>(id)
     }
 
     #[inline]
     fn table<V: Stored>(&self, id: StateId) -> &Table<K, V> {
+        self.state::<Table<K, V>>(id)
+    }
+
+    /// State `id` as its concrete table type `S` (a hash table or a paged table).
+    #[inline]
+    fn state<S: 'static>(&self, id: StateId) -> &S {
         let Some(entry) = self.states.get(id.0 as usize) else { unregistered(id) };
-        match entry.table.as_any().downcast_ref::<Table<K, V>>() {
+        match entry.table.as_any().downcast_ref::<S>() {
             Some(t) => t,
+            None => wrong_table(entry.name),
+        }
+    }
+
+    /// State `id` as its concrete table type `S`, writable, and the current key.
+    #[inline]
+    fn state_mut<S: 'static>(&mut self, id: StateId) -> (&mut S, &Current<K>) {
+        let Some(cur) = self.current.as_ref() else { no_current_key() };
+        let Some(entry) = self.states.get_mut(id.0 as usize) else { unregistered(id) };
+        match entry.table.as_any_mut().downcast_mut::<S>() {
+            Some(t) => (t, cur),
             None => wrong_table(entry.name),
         }
     }
@@ -380,11 +392,7 @@ impl<K: Key> KeyedStateBackend<K> {
         K: Pod,
     {
         let Some(cur) = self.current.as_ref() else { no_current_key() };
-        let Some(entry) = self.states.get(id.0 as usize) else { unregistered(id) };
-        match entry.table.as_any().downcast_ref::<PodTable<K, T>>() {
-            Some(t) => (t, cur),
-            None => wrong_table(entry.name),
-        }
+        (self.state::<PodTable<K, T>>(id), cur)
     }
 
     #[inline]
@@ -392,12 +400,7 @@ impl<K: Key> KeyedStateBackend<K> {
     where
         K: Pod,
     {
-        let Some(cur) = self.current.as_ref() else { no_current_key() };
-        let Some(entry) = self.states.get_mut(id.0 as usize) else { unregistered(id) };
-        match entry.table.as_any_mut().downcast_mut::<PodTable<K, T>>() {
-            Some(t) => (t, cur),
-            None => wrong_table(entry.name),
-        }
+        self.state_mut::<PodTable<K, T>>(id)
     }
 
     /// The current key's value.
