@@ -255,8 +255,9 @@ impl KeyedProcessFunction<u64, Transaction> for FraudRules {
     fn on_timer(&mut self, at: EventTime, _: TimeDomain, ctx: &mut ProcessContext<'_, u64, Alert, ()>) {
         let now = at.0;
         let card_id = *ctx.key();
-        let Some(&card) = ctx.pod_value(&self.card) else { return };
-        let mut card = card;
+        // A copy: `ctx` is needed meanwhile (overflow list, emits); written back only if changed.
+        let Some(before) = ctx.pod_value(&self.card).copied() else { return };
+        let mut card = before;
         card.expire(now);
         // The group of transactions at `now`, evaluated against what came strictly before.
         self.group.clear();
@@ -289,7 +290,11 @@ impl KeyedProcessFunction<u64, Transaction> for FraudRules {
             // Nothing in it can matter any more: the card's state goes.
             ctx.clear_pod_value(&self.card);
         } else {
-            ctx.set_pod_value(&self.card, card);
+            if card != before {
+                // An unchanged entry is not rewritten: it stays out of the next incremental
+                // checkpoint.
+                ctx.set_pod_value(&self.card, card);
+            }
             if !self.group.is_empty() {
                 // Expire this group's traces once no rule can see them.
                 ctx.register_event_time_timer(EventTime(now + HORIZON_MS + 1));
